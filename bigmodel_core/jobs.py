@@ -1,0 +1,366 @@
+"""Background training jobs for a server that many people share.
+
+One process-wide :class:`JobPool` caps how many trainings run at once; the rest wait in
+a FIFO queue and can see their position. Each :class:`Job` belongs to an owner (a
+browser session): every lookup is by (owner, job id), so nobody can see or stop another
+person's job. Workers never touch the UI; the page polls :meth:`Job.snapshot`. A job no
+page has polled for ``idle_stop_seconds`` is stopped (its tab was closed).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import secrets
+import threading
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from .limits import current_limits
+from .specs import ExperimentConfig
+from .store import RunStore, StoreError, history_rows
+from .train import BatchEnd, Control, EpochEnd, RunEnd, Trainer, device_label
+
+MAX_POINTS = 4000  # per-batch points kept per job; older points are thinned, never invented
+
+EpochHook = Callable[["Job", Trainer, EpochEnd], None]
+TrainerFactory = Callable[["Job"], Trainer]
+
+FINISHED = ("completed", "stopped", "diverged", "failed")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent copy of a job's progress, safe to read from the page thread."""
+
+    job_id: str
+    label: str
+    group: str | None
+    status: str  # queued | running | paused | completed | stopped | diverged | failed
+    message: str
+    queue_position: int | None
+    steps: list[int]
+    batch_losses: list[float]
+    epochs: list[dict[str, float]]
+    step: int
+    total_steps: int
+    eta_seconds: float | None
+    samples_per_sec: float | None
+    epoch_seconds: float | None
+    lr: float | None
+    device: str
+    run_id: str | None
+    summary: dict[str, Any] | None
+    extras: dict[str, Any]
+    config: ExperimentConfig
+    task: str
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def progress(self) -> float:
+        return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
+
+
+@dataclass
+class Job:
+    config: ExperimentConfig
+    owner: str
+    label: str = ""
+    group: str | None = None
+    kind: str = "train"
+    init_state: dict[str, torch.Tensor] | None = None
+    make_trainer: TrainerFactory | None = None
+    epoch_hooks: list[EpochHook] = field(default_factory=list)
+    save: bool = True
+    job_id: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    control: Control = field(default_factory=Control)
+    status: str = "queued"
+    message: str = ""
+    created: float = field(default_factory=time.time)
+    last_poll: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._steps: list[int] = []
+        self._losses: list[float] = []
+        self._stride = 1
+        self._epochs: list[dict[str, float]] = []
+        self._step = 0
+        self._total = self.config.training.epochs * math.ceil(
+            self.config.data.train_size / self.config.training.batch_size)
+        self._elapsed = 0.0
+        self._lr: float | None = None
+        self._sps: float | None = None
+        self._epoch_seconds: float | None = None
+        self._device = ""
+        self._task = ""
+        self.run_id: str | None = None
+        self.summary: dict[str, Any] | None = None
+        self.extras: dict[str, Any] = {}
+        self.trainer: Trainer | None = None
+        self.final_state: dict[str, torch.Tensor] | None = None
+        self.pool: JobPool | None = None
+        self.stop_reason = ""
+
+    # --- control from the page ----------------------------------------------------------
+    def touch(self) -> None:
+        self.last_poll = time.monotonic()
+
+    def stop(self) -> None:
+        self.control.stop()
+        with self._lock:
+            if self.status == "queued":
+                self.status, self.message = "stopped", self.stop_reason or "stopped before it started"
+
+    def pause(self) -> None:
+        self.control.pause()
+        with self._lock:
+            if self.status == "running":
+                self.status = "paused"
+
+    def resume(self) -> None:
+        self.control.resume()
+        with self._lock:
+            if self.status == "paused":
+                self.status = "running"
+
+    def set_extra(self, key: str, value: Any) -> None:
+        with self._lock:
+            self.extras[key] = value
+
+    # --- recording from the worker --------------------------------------------------------
+    def record(self, ev: Any) -> None:
+        with self._lock:
+            if isinstance(ev, BatchEnd):
+                self._step = ev.step
+                self._total = ev.batches_per_epoch * self.config.training.epochs
+                self._elapsed = ev.elapsed
+                self._lr = ev.lr
+                if ev.step % self._stride == 0:
+                    self._steps.append(ev.step)
+                    self._losses.append(ev.loss)
+                    if len(self._steps) > MAX_POINTS:
+                        # thin to every other measured point (never interpolate)
+                        self._steps = self._steps[::2]
+                        self._losses = self._losses[::2]
+                        self._stride *= 2
+            elif isinstance(ev, EpochEnd):
+                self._epochs.append({"epoch": ev.epoch, "train_loss": ev.train_loss, "val_loss": ev.val_loss,
+                                     "train_metric": ev.train_metric, "val_metric": ev.val_metric,
+                                     "lr": ev.lr, "seconds": ev.seconds, "step": self._step})
+                self._sps = ev.samples_per_sec
+                self._epoch_seconds = ev.seconds
+
+    def snapshot(self, position: int | None = None) -> Snapshot:
+        with self._lock:
+            eta = None
+            if self._step and self.status in ("running", "paused"):
+                eta = self._elapsed / self._step * max(0, self._total - self._step)
+            return Snapshot(
+                job_id=self.job_id, label=self.label, group=self.group, status=self.status,
+                message=self.message, queue_position=position, steps=list(self._steps),
+                batch_losses=list(self._losses), epochs=[dict(e) for e in self._epochs], step=self._step,
+                total_steps=self._total, eta_seconds=eta, samples_per_sec=self._sps,
+                epoch_seconds=self._epoch_seconds, lr=self._lr, device=self._device, run_id=self.run_id,
+                summary=copy.deepcopy(self.summary), extras=dict(self.extras), config=self.config,
+                task=self._task,
+            )
+
+
+class JobPool:
+    """A bounded worker pool shared by every session of the process."""
+
+    def __init__(self, max_workers: int | None = None, store: RunStore | None = None,
+                 threads_per_job: int | None = None, idle_stop_seconds: float | None = None,
+                 watchdog_interval: float = 5.0):
+        lim = current_limits()
+        self.max_workers = max_workers or lim.max_concurrent_jobs
+        self.threads_per_job = threads_per_job or lim.threads_per_job
+        self.idle_stop_seconds = idle_stop_seconds if idle_stop_seconds is not None else lim.idle_stop_seconds
+        self.store = store
+        self._lock = threading.Lock()
+        self._queue: deque[Job] = deque()
+        self._jobs: dict[str, Job] = {}
+        self._running: set[str] = set()
+        self._workers: list[threading.Thread] = []
+        self._wake = threading.Condition(self._lock)
+        self._closed = False
+        self.peak_running = 0
+        # torch's intra-op thread count is process-wide: set it once so that the running
+        # jobs together use about the machine's cores instead of each grabbing all of them
+        torch.set_num_threads(self.threads_per_job)
+        for i in range(self.max_workers):
+            t = threading.Thread(target=self._worker, name=f"bigmodel-worker-{i}", daemon=True)
+            t.start()
+            self._workers.append(t)
+        self._watchdog = threading.Thread(target=self._watch, args=(watchdog_interval,), name="bigmodel-watchdog",
+                                          daemon=True)
+        self._watchdog.start()
+
+    # --- public ----------------------------------------------------------------------------
+    def submit(self, job: Job) -> Job:
+        job.pool = self
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the job pool is shut down")
+            self._jobs[job.job_id] = job
+            self._queue.append(job)
+            self._wake.notify()
+        return job
+
+    def get(self, owner: str, job_id: str) -> Job | None:
+        """The job if it exists and belongs to ``owner``; None otherwise (no hint which)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+        return job if job is not None and secrets.compare_digest(job.owner, owner) else None
+
+    def jobs_of(self, owner: str) -> list[Job]:
+        with self._lock:
+            return [j for j in self._jobs.values() if j.owner == owner]
+
+    def position(self, job: Job) -> int | None:
+        with self._lock:
+            for i, j in enumerate(self._queue):
+                if j is job:
+                    return i + 1
+        return None
+
+    def snapshot(self, owner: str, job_id: str, touch: bool = True) -> Snapshot | None:
+        job = self.get(owner, job_id)
+        if job is None:
+            return None
+        if touch:
+            job.touch()
+        return job.snapshot(self.position(job))
+
+    def stop_group(self, owner: str, group: str) -> int:
+        jobs = [j for j in self.jobs_of(owner) if j.group == group and j.status not in FINISHED]
+        for j in jobs:
+            j.stop()
+        return len(jobs)
+
+    def forget(self, owner: str, job_id: str) -> None:
+        job = self.get(owner, job_id)
+        if job is not None and job.status in FINISHED:
+            with self._lock:
+                self._jobs.pop(job_id, None)
+
+    @property
+    def running_count(self) -> int:
+        with self._lock:
+            return len(self._running)
+
+    @property
+    def queued_count(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
+            jobs = list(self._jobs.values())
+            self._wake.notify_all()
+        for j in jobs:
+            j.stop()
+
+    # --- workers -----------------------------------------------------------------------------
+    def _next(self) -> Job | None:
+        with self._lock:
+            while not self._closed:
+                while self._queue:
+                    job = self._queue.popleft()
+                    if job.status == "queued":
+                        self._running.add(job.job_id)
+                        self.peak_running = max(self.peak_running, len(self._running))
+                        return job
+                self._wake.wait(timeout=1.0)
+            return None
+
+    def _worker(self) -> None:
+        while True:
+            job = self._next()
+            if job is None:
+                return
+            try:
+                self._run(job)
+            finally:
+                with self._lock:
+                    self._running.discard(job.job_id)
+                    self._trim_finished(job.owner)
+
+    def _trim_finished(self, owner: str, keep: int = 40) -> None:
+        done = sorted((j for j in self._jobs.values() if j.owner == owner and j.status in FINISHED),
+                      key=lambda j: j.created)
+        for j in done[:-keep] if len(done) > keep else []:
+            self._jobs.pop(j.job_id, None)
+
+    def _run(self, job: Job) -> None:
+        with job._lock:
+            if job.status != "queued":
+                return
+            job.status = "running"
+        job.touch()
+        try:
+            trainer = job.make_trainer(job) if job.make_trainer else Trainer(
+                job.config, control=job.control, init_state=job.init_state)
+            job.trainer = trainer
+            with job._lock:
+                job._device = device_label(trainer.device)
+                job._task = trainer.info.task
+            for ev in trainer.run():
+                job.record(ev)
+                if isinstance(ev, EpochEnd):
+                    for hook in job.epoch_hooks:
+                        try:
+                            hook(job, trainer, ev)
+                        except Exception as exc:  # noqa: BLE001 - a probe must never kill training
+                            job.set_extra("hook_error", f"{type(exc).__name__}: {exc}")
+                elif isinstance(ev, RunEnd):
+                    self._finish(job, trainer, ev)
+        except Exception as exc:  # noqa: BLE001 - the job fails with its message, the server goes on
+            with job._lock:
+                job.status = "failed"
+                job.message = f"{type(exc).__name__}: {exc}"
+                job.extras["traceback"] = traceback.format_exc(limit=5)
+
+    def _finish(self, job: Job, trainer: Trainer, ev: RunEnd) -> None:
+        summary = trainer.summary()
+        state = {k: v.detach().cpu().clone() for k, v in trainer.model.state_dict().items()}
+        run_id = None
+        message = job.stop_reason if ev.status == "stopped" and job.stop_reason else ev.message
+        if job.save and self.store is not None and trainer.result.history:
+            try:
+                run_id = self.store.save(job.config, history_rows(trainer.result.history), summary, state,
+                                         owner=job.owner, kind=job.kind, label=job.label)
+                self.store.prune(job.owner, current_limits().max_runs_per_session)
+            except (StoreError, OSError) as exc:
+                message = (message + "; " if message else "") + f"the run was not saved: {exc}"
+        with job._lock:
+            job.final_state = state
+            job.summary = summary
+            job.run_id = run_id
+            job.status = ev.status
+            job.message = message
+
+    def _watch(self, interval: float) -> None:
+        while True:
+            time.sleep(interval)
+            with self._lock:
+                if self._closed:
+                    return
+                jobs = list(self._jobs.values())
+            now = time.monotonic()
+            for job in jobs:
+                if job.status in ("queued", "running", "paused") and now - job.last_poll > self.idle_stop_seconds:
+                    with job._lock:
+                        job.stop_reason = (f"stopped: no page watched this job for {self.idle_stop_seconds:.0f} s "
+                                       "(the tab was probably closed)")
+                    job.stop()

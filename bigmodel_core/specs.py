@@ -1,0 +1,424 @@
+"""The experiment config: the one contract between UI, CLI, store and tests.
+
+Every run is fully described by one :class:`ExperimentConfig`. It is built from JSON,
+widgets or presets, validated here with messages that name the field and the allowed
+values, and dumped back to JSON unchanged (round-trip).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .limits import current_limits
+
+Activation = Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "elu"]
+ACTIVATIONS: tuple[str, ...] = Activation.__args__  # type: ignore[attr-defined]
+OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
+OPTIMIZERS: tuple[str, ...] = OptimizerName.__args__  # type: ignore[attr-defined]
+ScheduleName = Literal["constant", "step", "cosine"]
+SCHEDULES: tuple[str, ...] = ScheduleName.__args__  # type: ignore[attr-defined]
+Family = Literal["cnn", "rnn", "lstm", "gru"]
+FAMILIES: tuple[str, ...] = ("cnn", "rnn", "lstm", "gru")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; ``problems`` holds (field path, message) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{path}: {msg}" if path else msg for path, msg in problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def _finite(v: float) -> float:
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ValueError("must be a finite number")
+    return v
+
+
+class DataSpec(_Strict):
+    name: str = "synthetic_digits"
+    train_size: int = Field(4000, ge=1)
+    val_size: int = Field(1000, ge=1)
+    augment: bool = False
+    image_size: int | None = Field(None, description="handwritten_digits only: 8 (native) or 28")
+    seq_len: int | None = Field(None, description="sine_wave and adding_problem only: steps")
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from .data import DATASET_NAMES
+
+        if v not in DATASET_NAMES:
+            raise ValueError(f"unknown dataset {v!r}; choose one of: {', '.join(DATASET_NAMES)}")
+        return v
+
+    @field_validator("train_size")
+    @classmethod
+    def _train_cap(cls, v: int) -> int:
+        cap = current_limits().max_train_size
+        if v > cap:
+            raise ValueError(f"{v} is above the limit of {cap} training samples")
+        return v
+
+    @field_validator("val_size")
+    @classmethod
+    def _val_cap(cls, v: int) -> int:
+        cap = current_limits().max_val_size
+        if v > cap:
+            raise ValueError(f"{v} is above the limit of {cap} validation samples")
+        return v
+
+    @model_validator(mode="after")
+    def _dataset_options(self) -> DataSpec:
+        from .data import DatasetError, dataset_info
+
+        try:
+            info = dataset_info(self.name, image_size=self.image_size, seq_len=self.seq_len)
+        except DatasetError as exc:
+            raise ValueError(str(exc)) from None
+        if info.max_size is not None and self.train_size + self.val_size > info.max_size:
+            raise ValueError(
+                f"train_size {self.train_size} + val_size {self.val_size} is more than the "
+                f"{info.max_size:,} samples {self.name} has"
+            )
+        if self.augment and info.kind != "image":
+            raise ValueError(f"augment works on image datasets only; {self.name} is a sequence dataset")
+        return self
+
+
+class ConvBlock(_Strict):
+    channels: int = Field(16, ge=1)
+    kernel: int = Field(3, ge=1, le=15)
+    stride: int = Field(1, ge=1, le=8)
+    padding: Literal["same", "valid"] | Annotated[int, Field(ge=0, le=15)] = "same"
+    activation: Activation = "relu"
+    batchnorm: bool = False
+    pool: Literal["max", "avg", "none"] = "max"
+    pool_size: int = Field(2, ge=2, le=8)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+
+    @field_validator("channels")
+    @classmethod
+    def _cap(cls, v: int) -> int:
+        cap = current_limits().max_channels
+        if v > cap:
+            raise ValueError(f"{v} channels is above the limit of {cap}")
+        return v
+
+
+class DenseLayer(_Strict):
+    units: int = Field(64, ge=1)
+    activation: Activation = "relu"
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+
+    @field_validator("units")
+    @classmethod
+    def _cap(cls, v: int) -> int:
+        cap = current_limits().max_units
+        if v > cap:
+            raise ValueError(f"{v} units is above the limit of {cap}")
+        return v
+
+
+class CNNSpec(_Strict):
+    family: Literal["cnn"] = "cnn"
+    conv: list[ConvBlock] = Field(default_factory=lambda: [ConvBlock()])
+    dense: list[DenseLayer] = Field(default_factory=lambda: [DenseLayer()])
+
+    @model_validator(mode="after")
+    def _counts(self) -> CNNSpec:
+        lim = current_limits()
+        if len(self.conv) > lim.max_conv_blocks:
+            raise ValueError(f"{len(self.conv)} conv blocks is above the limit of {lim.max_conv_blocks}")
+        if len(self.dense) > lim.max_dense_layers:
+            raise ValueError(f"{len(self.dense)} dense layers is above the limit of {lim.max_dense_layers}")
+        return self
+
+
+class RNNSpec(_Strict):
+    family: Literal["rnn", "lstm", "gru"] = "lstm"
+    hidden: int = Field(64, ge=1)
+    layers: int = Field(1, ge=1)
+    bidirectional: bool = False
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="between stacked layers")
+    dense: list[DenseLayer] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _counts(self) -> RNNSpec:
+        lim = current_limits()
+        if self.hidden > lim.max_units:
+            raise ValueError(f"hidden {self.hidden} is above the limit of {lim.max_units}")
+        if self.layers > lim.max_rnn_layers:
+            raise ValueError(f"{self.layers} layers is above the limit of {lim.max_rnn_layers}")
+        if len(self.dense) > lim.max_dense_layers:
+            raise ValueError(f"{len(self.dense)} dense layers is above the limit of {lim.max_dense_layers}")
+        return self
+
+
+ModelSpec = Annotated[Union[CNNSpec, RNNSpec], Field(discriminator="family")]
+
+
+class OptimizerSpec(_Strict):
+    name: OptimizerName = "adam"
+    lr: float = Field(0.001, gt=0.0, le=100.0)
+    momentum: float | None = Field(
+        None, ge=0.0, lt=1.0, description="null = the optimizer's usual value (0.9 for momentum/nesterov)"
+    )
+    weight_decay: float = Field(0.0, ge=0.0, le=1.0)
+    schedule: ScheduleName = "constant"
+    step_size: int | None = Field(None, ge=1, description="step schedule: epochs between decays")
+    gamma: float = Field(0.1, gt=0.0, le=1.0, description="step schedule: decay factor")
+
+    _f = field_validator("lr", "weight_decay", "gamma", "momentum")(_finite)
+
+    @model_validator(mode="after")
+    def _momentum_meaningful(self) -> OptimizerSpec:
+        if self.name in ("momentum", "nesterov") and self.momentum == 0.0:
+            raise ValueError(f"momentum 0 turns {self.name!r} into plain sgd; use a value in (0, 1) or name 'sgd'")
+        return self
+
+    @property
+    def effective_momentum(self) -> float:
+        if self.momentum is not None:
+            return self.momentum
+        return 0.9 if self.name in ("momentum", "nesterov") else 0.0
+
+
+class EarlyStopping(_Strict):
+    patience: int = Field(3, ge=1, le=1000)
+    restore_best: bool = True
+
+
+class RegularizationSpec(_Strict):
+    l1: float = Field(0.0, ge=0.0, le=1.0)
+    l2: float = Field(0.0, ge=0.0, le=1.0)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    grad_clip: float | None = Field(None, gt=0.0, le=1e6)
+    early_stopping: EarlyStopping | None = None
+
+    _f = field_validator("l1", "l2", "label_smoothing", "grad_clip")(_finite)
+
+
+class TrainingSpec(_Strict):
+    epochs: int = Field(5, ge=1)
+    batch_size: int = Field(64, ge=1)
+    device: str = "auto"
+
+    @field_validator("epochs")
+    @classmethod
+    def _epochs_cap(cls, v: int) -> int:
+        cap = current_limits().max_epochs
+        if v > cap:
+            raise ValueError(f"{v} epochs is above the limit of {cap}")
+        return v
+
+    @field_validator("batch_size")
+    @classmethod
+    def _batch_cap(cls, v: int) -> int:
+        cap = current_limits().max_batch_size
+        if v > cap:
+            raise ValueError(f"batch size {v} is above the limit of {cap}")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v not in DEVICES and not v.startswith("cuda:"):
+            raise ValueError(f"unknown device {v!r}; choose one of: {', '.join(DEVICES)} (or cuda:N)")
+        return v
+
+
+class ExperimentConfig(_Strict):
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    data: DataSpec = Field(default_factory=DataSpec)
+    model: ModelSpec = Field(default_factory=CNNSpec)
+    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
+    regularization: RegularizationSpec = Field(default_factory=RegularizationSpec)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+
+    @model_validator(mode="after")
+    def _fits_data(self) -> ExperimentConfig:
+        from .data import dataset_info
+
+        info = dataset_info(self.data.name, image_size=self.data.image_size, seq_len=self.data.seq_len)
+        if self.model.family == "cnn" and info.kind != "image":
+            raise ValueError(
+                f"model.family 'cnn' needs an image dataset; {self.data.name!r} is a sequence dataset "
+                "(use rnn, lstm or gru)"
+            )
+        if self.model.family != "cnn" and info.kind != "sequence":
+            raise ValueError(
+                f"model.family {self.model.family!r} needs a sequence dataset; {self.data.name!r} is an "
+                "image dataset (use cnn, or sequential_digits to read digits row by row)"
+            )
+        if info.task == "regression" and self.regularization.label_smoothing > 0:
+            raise ValueError(f"regularization.label_smoothing applies to classification; {self.data.name!r} is regression")
+        return self
+
+    # --- conveniences -------------------------------------------------------------------
+    def to_json(self, indent: int | None = 2) -> str:
+        return self.model_dump_json(indent=indent)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def with_changes(self, changes: dict[str, Any]) -> ExperimentConfig:
+        """A validated copy with dotted-path fields replaced, e.g. {"optimizer.lr": 0.1}."""
+        d = self.to_dict()
+        for path, value in changes.items():
+            set_path(d, path, value)
+        return parse_config(d)
+
+
+def set_path(d: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``d[a][b][c] = value`` for ``path == "a.b.c"``; list items by index ("model.conv.0.channels")."""
+    parts = path.split(".")
+    node: Any = d
+    for i, part in enumerate(parts[:-1]):
+        node = _child(node, part, ".".join(parts[: i + 1]))
+    last = parts[-1]
+    if isinstance(node, list):
+        idx = _index(node, last, path)
+        node[idx] = value
+    elif isinstance(node, dict):
+        if last not in node:
+            raise ConfigError([(path, f"unknown field {last!r}; known here: {', '.join(node)}")])
+        node[last] = value
+    else:
+        raise ConfigError([(path, "is not a field that can be set")])
+
+
+def get_path(d: dict[str, Any], path: str) -> Any:
+    node: Any = d
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        node = _child(node, part, ".".join(parts[: i + 1]))
+    return node
+
+
+def _index(node: list, part: str, path: str) -> int:
+    try:
+        idx = int(part)
+    except ValueError:
+        raise ConfigError([(path, f"{part!r} is not a list index")]) from None
+    if not 0 <= idx < len(node):
+        raise ConfigError([(path, f"index {idx} is out of range (0..{len(node) - 1})")])
+    return idx
+
+
+def _child(node: Any, part: str, path: str) -> Any:
+    if isinstance(node, list):
+        return node[_index(node, part, path)]
+    if isinstance(node, dict):
+        if part not in node:
+            raise ConfigError([(path, f"unknown field {part!r}; known here: {', '.join(node)}")])
+        return node[part]
+    raise ConfigError([(path, "is not a section with fields")])
+
+
+def _loc_to_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for item in loc:
+        if isinstance(item, int):
+            out += f"[{item}]"
+        elif item in FAMILIES and out.endswith("model"):
+            continue  # the discriminated-union tag pydantic inserts: model.cnn.conv -> model.conv
+        else:
+            out += ("." if out else "") + str(item)
+    return out
+
+
+def _allowed_keys(model: type[BaseModel] | None) -> str:
+    return ", ".join(model.model_fields) if model else ""
+
+
+def _section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that owns the container at ``loc`` (for unknown-key messages)."""
+    model: Any = ExperimentConfig
+    for item in loc:
+        if isinstance(item, int):
+            continue
+        if item in FAMILIES and model is None:
+            continue
+        if item == "cnn":
+            model = CNNSpec
+            continue
+        if item in ("rnn", "lstm", "gru"):
+            model = RNNSpec
+            continue
+        field = model.model_fields.get(item) if model else None
+        if field is None:
+            return None
+        ann = field.annotation
+        model = _model_in(ann)
+    return model
+
+
+def _model_in(ann: Any) -> Any:
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in getattr(ann, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            parent = _section_model(loc[:-1])
+            allowed = _allowed_keys(parent)
+            msg = f"unknown key {loc[-1]!r}" + (f"; allowed keys: {allowed}" if allowed else "")
+        elif kind == "union_tag_invalid":
+            msg = f"unknown model family {err['input'].get('family') if isinstance(err['input'], dict) else err['input']!r}; choose one of: {', '.join(FAMILIES)}"
+        elif kind == "union_tag_not_found":
+            msg = f"missing 'family'; choose one of: {', '.join(FAMILIES)}"
+        else:
+            msg = err["msg"]
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, ") :]
+            if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "literal_error"):
+                msg = f"{msg} (got {err['input']!r})"
+        problems.append((_loc_to_path(loc), msg))
+    return problems
+
+
+def parse_config(raw: str | bytes | dict[str, Any] | ExperimentConfig) -> ExperimentConfig:
+    """Validate JSON text or a dict into an ExperimentConfig, or raise ConfigError."""
+    if isinstance(raw, ExperimentConfig):
+        return raw
+    if isinstance(raw, (str, bytes)):
+        limit = current_limits().max_config_bytes
+        if len(raw) > limit:
+            raise ConfigError([("", f"config is {len(raw):,} bytes; the limit is {limit:,}")])
+        try:
+            raw = json.loads(raw)
+        except RecursionError:
+            raise ConfigError([("", "config JSON is nested too deeply")]) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError([("", f"not valid JSON: {exc}")]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError([("", f"a config must be a JSON object, not {type(raw).__name__}")])
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_problems(exc)) from None
+    except RecursionError:
+        raise ConfigError([("", "config is nested too deeply")]) from None
+
+
+def json_schema() -> dict[str, Any]:
+    return ExperimentConfig.model_json_schema()

@@ -1,0 +1,226 @@
+"""Run store: one folder per run with config.json, metrics.csv, summary.json, model.safetensors.
+
+Every file is written to a temporary name and renamed into place (atomic on POSIX), and
+summary.json is written last: a folder without it is an unfinished run and is ignored
+when listing. Run ids are random (unguessable) and only ids of that form are accepted,
+so a name from a user can never point outside the store.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .specs import ExperimentConfig, parse_config
+
+METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "train_metric", "val_metric", "lr", "seconds")
+_RUN_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{5,63}$")
+
+
+class StoreError(OSError):
+    """The run store could not read or write; the message says what and where."""
+
+
+def new_run_id(prefix: str = "run") -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{prefix}-{secrets.token_hex(6)}"
+
+
+def check_run_id(run_id: str) -> str:
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or ".." in run_id:
+        raise StoreError(f"invalid run id {run_id!r}")
+    return run_id
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def metrics_csv(rows: Iterable[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow(r)
+    return buf.getvalue()
+
+
+def history_rows(history: Iterable[Any]) -> list[dict[str, Any]]:
+    """EpochEnd events as metrics.csv rows."""
+    return [{k: v for k, v in asdict(e).items() if k in METRIC_COLUMNS} for e in history]
+
+
+def save_weights_bytes(state: dict[str, torch.Tensor]) -> bytes:
+    from safetensors.torch import save
+
+    return save({k: v.detach().cpu().contiguous() for k, v in state.items()})
+
+
+def write_run(run_dir: Path, config: ExperimentConfig, rows: list[dict[str, Any]], summary: dict[str, Any],
+              state: dict[str, torch.Tensor] | None, extra_files: dict[str, bytes] | None = None) -> Path:
+    """Write a complete run folder; summary.json goes last so readers never see half a run."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.json", config.to_json())
+        atomic_write_text(run_dir / "metrics.csv", metrics_csv(rows))
+        if state is not None:
+            atomic_write_bytes(run_dir / "model.safetensors", save_weights_bytes(state))
+        for name, data in (extra_files or {}).items():
+            atomic_write_bytes(run_dir / name, data)
+        atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2, default=_json_default))
+    except PermissionError as exc:
+        raise StoreError(f"cannot write the run to {run_dir}: permission denied ({exc.strerror})") from exc
+    except OSError as exc:
+        if isinstance(exc, StoreError):
+            raise
+        reason = "the disk is full" if exc.errno == 28 else (exc.strerror or str(exc))
+        raise StoreError(f"cannot write the run to {run_dir}: {reason}") from exc
+    return run_dir
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, float):
+        return o
+    if hasattr(o, "item"):
+        return o.item()
+    return str(o)
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    run_id: str
+    path: Path
+    config: ExperimentConfig
+    summary: dict[str, Any]
+    metrics: list[dict[str, float]]
+
+    def load_state(self) -> dict[str, torch.Tensor]:
+        f = self.path / "model.safetensors"
+        if not f.exists():
+            raise StoreError(f"run {self.run_id} has no saved weights")
+        return load_file(str(f))
+
+
+class RunStore:
+    """Runs under one root folder; ``owner`` (if given) scopes listing and access."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def path(self, run_id: str) -> Path:
+        return self.root / check_run_id(run_id)
+
+    def save(self, config: ExperimentConfig, rows: list[dict[str, Any]], summary: dict[str, Any],
+             state: dict[str, torch.Tensor] | None, *, run_id: str | None = None, owner: str | None = None,
+             kind: str = "train", label: str = "", extra_files: dict[str, bytes] | None = None) -> str:
+        run_id = check_run_id(run_id or new_run_id(kind))
+        summary = dict(summary, run_id=run_id, kind=kind, label=label, owner=owner,
+                       created=time.strftime("%Y-%m-%d %H:%M:%S"))
+        write_run(self.root / run_id, config, rows, summary, state, extra_files)
+        return run_id
+
+    def load(self, run_id: str, owner: str | None = None) -> StoredRun:
+        path = self.path(run_id)
+        summary_file = path / "summary.json"
+        if not summary_file.exists():
+            raise StoreError(f"no finished run {run_id!r}")
+        summary = json.loads(summary_file.read_text())
+        if owner is not None and summary.get("owner") not in (None, owner) and not summary.get("shared"):
+            raise StoreError(f"no finished run {run_id!r}")
+        config = parse_config((path / "config.json").read_text())
+        with open(path / "metrics.csv", newline="") as f:
+            metrics = [{k: _num(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return StoredRun(run_id, path, config, summary, metrics)
+
+    def list(self, owner: str | None = None) -> list[StoredRun]:
+        """Finished runs, newest first; with ``owner``, only that owner's."""
+        runs: list[StoredRun] = []
+        if not self.root.exists():
+            return runs
+        for d in sorted(self.root.iterdir(), reverse=True):
+            if not d.is_dir() or not _RUN_ID.match(d.name) or not (d / "summary.json").exists():
+                continue
+            try:
+                run = self.load(d.name)
+            except Exception:  # noqa: BLE001 - a damaged folder is skipped, not fatal to the listing
+                continue
+            if owner is not None and run.summary.get("owner") != owner:
+                continue
+            runs.append(run)
+        return runs
+
+    def delete(self, run_id: str, owner: str | None = None) -> None:
+        run = self.load(run_id, owner=owner)
+        if owner is not None and run.summary.get("owner") != owner:
+            raise StoreError(f"run {run_id!r} is not yours to delete")
+        shutil.rmtree(run.path)
+
+    def set_shared(self, run_id: str, owner: str, shared: bool = True) -> None:
+        run = self.load(run_id, owner=owner)
+        if run.summary.get("owner") != owner:
+            raise StoreError(f"run {run_id!r} is not yours to share")
+        atomic_write_text(run.path / "summary.json", json.dumps(dict(run.summary, shared=shared), indent=2))
+
+    def prune(self, owner: str, keep: int) -> list[str]:
+        """Delete the owner's oldest runs beyond ``keep``; returns the deleted ids."""
+        runs = self.list(owner)
+        removed = []
+        for run in runs[keep:]:
+            shutil.rmtree(run.path, ignore_errors=True)
+            removed.append(run.run_id)
+        return removed
+
+
+def _num(v: str) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def zip_run(path: Path) -> bytes:
+    """A zip of a run folder, for download."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for f in sorted(path.iterdir()):
+            if f.is_file() and not f.name.startswith("."):
+                z.write(f, arcname=f"{path.name}/{f.name}")
+    return buf.getvalue()
+
+
+def default_store() -> RunStore:
+    return RunStore(os.environ.get("BIGMODEL_RUNS_DIR", Path(__file__).resolve().parent.parent / "runs"))
+
+
+__all__ = ["RunStore", "StoredRun", "StoreError", "write_run", "history_rows", "parse_config"]

@@ -1,0 +1,431 @@
+"""The training loop: a plain loop that yields typed events.
+
+``Trainer.run()`` is a generator; the CLI prints its events, the app's worker thread
+stores them for the page to draw. Everything random draws from per-run generators
+seeded from the config, so the same config and seed give identical metrics on CPU, even
+with several trainings running in one process.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import Dataset, augment_images, build_dataset
+from .models import SeededDropout, build_model, count_params
+from .specs import ExperimentConfig, OptimizerSpec
+
+
+# --- events -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BatchEnd:
+    epoch: int  # 1-based
+    batch: int  # 1-based within the epoch
+    batches_per_epoch: int
+    step: int  # 1-based over the run
+    loss: float  # data loss of this batch (per-sample mean), without L1/L2 penalties
+    lr: float
+    elapsed: float  # seconds since the run started
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    epoch: int
+    train_loss: float  # per-sample mean over the epoch, train mode, without penalties
+    train_metric: float  # accuracy or MAE over the epoch's batches
+    val_loss: float  # eval mode on the held-out split
+    val_metric: float
+    lr: float
+    seconds: float  # this epoch's training + validation time
+    samples_per_sec: float  # training samples per second of training time
+    is_best: bool
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    status: str  # completed | stopped | diverged | failed
+    message: str
+    epochs_run: int
+    best_epoch: int | None
+    wall_seconds: float
+    samples_per_sec: float
+
+
+Event = Union[BatchEnd, EpochEnd, RunEnd]
+
+# A batch loss this many times the first one counts as diverged even if still finite: with
+# ReLUs a blown-up network can die and report a deceptively ordinary loss afterwards.
+EXPLODED = 1e4
+
+
+class Control:
+    """Thread-safe stop/pause switches a trainer checks before every batch."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # a paused run must wake up to notice the stop
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_if_paused(self) -> float:
+        """Block while paused; returns seconds spent paused."""
+        if self._running.is_set():
+            return 0.0
+        t0 = time.perf_counter()
+        self._running.wait()
+        return time.perf_counter() - t0
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"training.device {name!r}: no CUDA GPU is available here; use 'auto' or 'cpu'")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("training.device 'mps': Apple MPS is not available here; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def device_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"CUDA ({torch.cuda.get_device_name(device)})"
+    return {"mps": "Apple MPS", "cpu": "CPU"}.get(device.type, str(device))
+
+
+def load_data(config: ExperimentConfig) -> Dataset:
+    d = config.data
+    return build_dataset(d.name, train_size=d.train_size, val_size=d.val_size, seed=config.seed,
+                         image_size=d.image_size, seq_len=d.seq_len)
+
+
+def split_decay(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """Weights (2-D and up) are decayed and penalised; biases and norm scales are not (as nanoGPT)."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    return decay, no_decay
+
+
+@dataclass
+class ParamGroup:
+    params: list[nn.Parameter]
+    lr_scale: float = 1.0
+    name: str = "all"
+
+
+def build_optimizer(spec: OptimizerSpec, model: nn.Module,
+                    groups: list[ParamGroup] | None = None) -> torch.optim.Optimizer:
+    """The named optimizer over trainable parameters; ``groups`` give per-group lr scales."""
+    if groups is None:
+        groups = [ParamGroup([p for p in model.parameters() if p.requires_grad])]
+    torch_groups: list[dict[str, Any]] = []
+    for g in groups:
+        ids = {id(p) for p in g.params if p.requires_grad}
+        for decayed in (True, False):
+            ps = [p for p in g.params if id(p) in ids and (p.dim() >= 2) == decayed]
+            if ps:
+                torch_groups.append({"params": ps, "lr": spec.lr * g.lr_scale, "name": g.name,
+                                     "weight_decay": spec.weight_decay if decayed else 0.0})
+    if not torch_groups:
+        raise ValueError("no trainable parameters: every layer is frozen")
+    m = spec.effective_momentum
+    name = spec.name
+    if name in ("sgd", "momentum", "nesterov"):
+        return torch.optim.SGD(torch_groups, lr=spec.lr, momentum=0.0 if name == "sgd" else m,
+                               nesterov=name == "nesterov")
+    if name == "adagrad":
+        return torch.optim.Adagrad(torch_groups, lr=spec.lr)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(torch_groups, lr=spec.lr, momentum=m)
+    if name == "adam":
+        return torch.optim.Adam(torch_groups, lr=spec.lr)
+    if name == "adamw":
+        return torch.optim.AdamW(torch_groups, lr=spec.lr)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def lr_factor(spec: OptimizerSpec, epoch: int, step: int, total_steps: int, epochs: int) -> float:
+    """Schedule multiplier at a 0-based ``epoch`` and ``step`` (steps count over the whole run)."""
+    if spec.schedule == "step":
+        size = spec.step_size or max(1, epochs // 3)
+        return spec.gamma ** (epoch // size)
+    if spec.schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
+    return 1.0
+
+
+@dataclass
+class RunResult:
+    """What a finished run leaves behind, for the store and the summary."""
+
+    status: str = "running"
+    message: str = ""
+    history: list[EpochEnd] = field(default_factory=list)
+    best_epoch: int | None = None
+    wall_seconds: float = 0.0
+    samples_per_sec: float = 0.0
+
+
+class Trainer:
+    """Trains one experiment.
+
+    ``init_state`` loads given initial weights (fair comparisons, fine-tuning);
+    ``param_groups`` replace the default single group (discriminative learning rates).
+    """
+
+    def __init__(self, config: ExperimentConfig, *, dataset: Dataset | None = None,
+                 model: nn.Module | None = None, control: Control | None = None,
+                 init_state: dict[str, torch.Tensor] | None = None,
+                 param_groups: list[ParamGroup] | None = None,
+                 train_indices: torch.Tensor | None = None):
+        self.config = config
+        self.control = control or Control()
+        self.device = resolve_device(config.training.device)
+        self.dataset = dataset if dataset is not None else load_data(config)
+        self.info = self.dataset.info
+        self.model = model if model is not None else build_model(config.model, self.info, seed=config.seed)
+        if init_state is not None:
+            self.model.load_state_dict(init_state)
+        self.model.to(self.device)
+        self.classification = self.info.task == "classification"
+        # the whole toy dataset goes to the device once, not per batch
+        xt, yt = self.dataset.x_train, self.dataset.y_train
+        if train_indices is not None:
+            xt, yt = xt[train_indices], yt[train_indices]
+        self.x_train, self.y_train = xt.to(self.device), yt.to(self.device)
+        self.x_val, self.y_val = self.dataset.x_val.to(self.device), self.dataset.y_val.to(self.device)
+        self.param_groups = param_groups
+        self.optimizer = build_optimizer(config.optimizer, self.model, param_groups)
+        self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
+        seed = config.seed
+        self.shuffle_gen = torch.Generator().manual_seed(seed * 4 + 1)
+        self.augment_gen = torch.Generator().manual_seed(seed * 4 + 2)
+        dropout_gen = torch.Generator(device=self.device).manual_seed(seed * 4 + 3)
+        for m in self.model.modules():
+            if isinstance(m, SeededDropout):
+                m.generator = dropout_gen
+        self.decay_params, _ = split_decay(self.model)
+        self.result = RunResult()
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.params = count_params(self.model)
+
+    # --- pieces ---------------------------------------------------------------------------
+    def loss_fn(self, out: torch.Tensor, y: torch.Tensor, smoothing: float | None = None) -> torch.Tensor:
+        if self.classification:
+            ls = self.config.regularization.label_smoothing if smoothing is None else smoothing
+            return F.cross_entropy(out, y, label_smoothing=ls)
+        return F.mse_loss(out, y)
+
+    def metric_sum(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Sum over the batch of correct predictions (classification) or absolute errors."""
+        if self.classification:
+            return (out.argmax(1) == y).sum()
+        return (out - y).abs().sum()
+
+    def penalty(self) -> torch.Tensor | None:
+        reg = self.config.regularization
+        if reg.l1 == 0 and reg.l2 == 0:
+            return None
+        total = torch.zeros((), device=self.device)
+        for p in self.decay_params:
+            if reg.l1:
+                total = total + reg.l1 * p.abs().sum()
+            if reg.l2:
+                total = total + reg.l2 * p.pow(2).sum()
+        return total
+
+    @torch.no_grad()
+    def evaluate(self, x: torch.Tensor | None = None, y: torch.Tensor | None = None,
+                 chunk: int = 1024) -> tuple[float, float]:
+        """Mean loss (no label smoothing, no penalty) and metric in eval mode."""
+        x = self.x_val if x is None else x
+        y = self.y_val if y is None else y
+        was = self.model.training
+        self.model.eval()
+        loss_sum = torch.zeros((), device=self.device)
+        metric_sum = torch.zeros((), device=self.device)
+        for i in range(0, len(x), chunk):
+            out = self.model(x[i:i + chunk])
+            yb = y[i:i + chunk]
+            loss_sum += self.loss_fn(out, yb, smoothing=0.0) * len(yb)
+            metric_sum += self.metric_sum(out, yb)
+        self.model.train(was)
+        n = max(1, len(x))
+        return loss_sum.item() / n, metric_sum.item() / n
+
+    def set_lr(self, factor: float) -> float:
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = base * factor
+        return self.optimizer.param_groups[-1]["lr"]
+
+    # --- the loop ---------------------------------------------------------------------------
+    def run(self) -> Iterator[Event]:
+        cfg = self.config
+        epochs, bs = cfg.training.epochs, cfg.training.batch_size
+        n = len(self.x_train)
+        batches = math.ceil(n / bs)
+        total_steps = epochs * batches
+        reg = cfg.regularization
+        es = reg.early_stopping
+        augment = cfg.data.augment and self.info.kind == "image"
+        best_val = math.inf
+        since_best = 0
+        step = 0
+        first_loss: float | None = None
+        t_start = time.perf_counter()
+        paused_total = 0.0
+        train_time = 0.0
+        samples_seen = 0
+        self.model.train()
+        status, message = "completed", ""
+        try:
+            for epoch in range(epochs):
+                t_epoch = time.perf_counter()
+                paused_epoch = 0.0
+                perm = torch.randperm(n, generator=self.shuffle_gen).to(self.device)
+                loss_acc = torch.zeros((), device=self.device)
+                metric_acc = torch.zeros((), device=self.device)
+                seen = 0
+                lr = self.set_lr(lr_factor(cfg.optimizer, epoch, step, total_steps, epochs))
+                for b in range(batches):
+                    waited = self.control.wait_if_paused()
+                    paused_epoch += waited
+                    if self.control.stopped:
+                        status, message = "stopped", f"stopped during epoch {epoch + 1}"
+                        break
+                    if cfg.optimizer.schedule == "cosine":
+                        lr = self.set_lr(lr_factor(cfg.optimizer, epoch, step, total_steps, epochs))
+                    idx = perm[b * bs:(b + 1) * bs]
+                    xb, yb = self.x_train[idx], self.y_train[idx]
+                    if augment:
+                        xb = augment_images(xb, self.augment_gen)
+                    out = self.model(xb)
+                    loss = self.loss_fn(out, yb)
+                    objective = loss
+                    pen = self.penalty()
+                    if pen is not None:
+                        objective = loss + pen
+                    self.optimizer.zero_grad(set_to_none=True)
+                    objective.backward()
+                    if reg.grad_clip is not None:
+                        # clipping the global norm keeps one exploding step (common in RNNs) from
+                        # throwing the weights far away
+                        torch.nn.utils.clip_grad_norm_(self.model.parameters(), reg.grad_clip)
+                    self.optimizer.step()
+                    loss_value = loss.item()
+                    step += 1
+                    if first_loss is None:
+                        first_loss = max(loss_value, 1e-3)
+                    if not math.isfinite(loss_value) or loss_value > EXPLODED * first_loss:
+                        status = "diverged"
+                        what = f"became {loss_value}" if not math.isfinite(loss_value) else \
+                            f"exploded to {loss_value:.3g} (it started at {first_loss:.3g})"
+                        message = (f"the loss {what} at epoch {epoch + 1}, batch {b + 1}: "
+                                   f"the learning rate {cfg.optimizer.lr:g} is probably too high; lower it "
+                                   "(try 10x smaller) or turn on gradient clipping")
+                        break
+                    k = len(idx)
+                    loss_acc += loss.detach() * k
+                    metric_acc += self.metric_sum(out.detach(), yb)
+                    seen += k
+                    yield BatchEnd(epoch + 1, b + 1, batches, step, loss_value, lr,
+                                   time.perf_counter() - t_start - paused_total - paused_epoch)
+                paused_total += paused_epoch
+                epoch_train_time = time.perf_counter() - t_epoch - paused_epoch
+                train_time += epoch_train_time
+                samples_seen += seen
+                if status != "completed":
+                    break
+                val_loss, val_metric = self.evaluate()
+                if not math.isfinite(val_loss):
+                    status = "diverged"
+                    message = (f"the validation loss became {val_loss} after epoch {epoch + 1}; "
+                               "lower the learning rate or turn on gradient clipping")
+                    break
+                is_best = val_loss < best_val
+                if is_best:
+                    best_val, since_best = val_loss, 0
+                    self.result.best_epoch = epoch + 1
+                    if es is not None and es.restore_best:
+                        self.best_state = copy.deepcopy(self.model.state_dict())
+                else:
+                    since_best += 1
+                seconds = time.perf_counter() - t_epoch - paused_epoch
+                ev = EpochEnd(epoch + 1, loss_acc.item() / max(1, seen), metric_acc.item() / max(1, seen),
+                              val_loss, val_metric, lr, seconds, seen / max(epoch_train_time, 1e-9), is_best)
+                self.result.history.append(ev)
+                yield ev
+                if es is not None and since_best >= es.patience:
+                    message = (f"early stopping: validation loss did not improve for {es.patience} epochs "
+                               f"(best at epoch {self.result.best_epoch})")
+                    break
+        except Exception as exc:  # noqa: BLE001 - a failed run is reported, not raised into the UI
+            status, message = "failed", f"{type(exc).__name__}: {exc}"
+        if es is not None and es.restore_best and self.best_state is not None and status in ("completed", "stopped"):
+            self.model.load_state_dict(self.best_state)
+            if message:
+                message += "; restored the weights of the best epoch"
+        self.result.status = status
+        self.result.message = message
+        self.result.wall_seconds = time.perf_counter() - t_start - paused_total
+        self.result.samples_per_sec = samples_seen / max(train_time, 1e-9)
+        yield RunEnd(status, message, len(self.result.history), self.result.best_epoch,
+                     self.result.wall_seconds, self.result.samples_per_sec)
+
+    def fit(self) -> RunResult:
+        """Run to the end, discarding events."""
+        for _ in self.run():
+            pass
+        return self.result
+
+    def summary(self) -> dict[str, Any]:
+        """The summary.json contents for this run (see DESIGN.md)."""
+        h = self.result.history
+        final: dict[str, float | None] = {"train_loss": None, "val_loss": None}
+        metric_key = "val_accuracy" if self.classification else "val_mae"
+        final[metric_key] = None
+        if h:
+            last = h[-1]
+            if self.best_state is not None and self.result.best_epoch is not None:
+                last = h[self.result.best_epoch - 1]
+            final = {"train_loss": last.train_loss, "val_loss": last.val_loss, metric_key: last.val_metric}
+        return {
+            "status": self.result.status,
+            "message": self.result.message,
+            "epochs_run": len(h),
+            "best_epoch": self.result.best_epoch,
+            "final": final,
+            "params": self.params,
+            "device": device_label(self.device),
+            "wall_seconds": round(self.result.wall_seconds, 3),
+            "samples_per_sec": round(self.result.samples_per_sec, 1),
+            "task": self.info.task,
+        }
