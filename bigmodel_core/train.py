@@ -182,6 +182,50 @@ def lr_factor(spec: OptimizerSpec, epoch: int, step: int, total_steps: int, epoc
     return 1.0
 
 
+class GradNormLog:
+    """Per-layer gradient L2 norms, measured after backward and before clipping.
+
+    Layers are the modules that own parameters ("blocks.0.conv", "rnn.1", "classifier");
+    a layer without gradients at a step (frozen) reads NaN there. When the log grows past
+    ``max_points`` every other measurement is dropped and later ones are kept half as often,
+    so a long run stays a few thousand points (measured values only, never interpolated).
+    """
+
+    def __init__(self, max_points: int = 2000):
+        self.max_points = max_points
+        self.steps: list[int] = []
+        self.norms: dict[str, list[float]] = {}
+        self._stride = 1
+        self._calls = 0
+
+    def record(self, step: int, model: nn.Module) -> None:
+        self._calls += 1
+        if (self._calls - 1) % self._stride:
+            return
+        groups: dict[str, list[torch.Tensor]] = {}
+        for name, p in model.named_parameters():
+            if p.grad is not None:
+                groups.setdefault(name.rpartition(".")[0] or name, []).append(p.grad.detach())
+        if not groups:
+            return
+        per_layer = torch.stack([torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in gs]))
+                                 for gs in groups.values()])
+        values = dict(zip(groups, per_layer.float().cpu().tolist()))  # one device sync per record
+        for name in values:
+            if name not in self.norms:
+                self.norms[name] = [math.nan] * len(self.steps)
+        self.steps.append(step)
+        for name, series in self.norms.items():
+            series.append(values.get(name, math.nan))
+        if len(self.steps) > self.max_points:
+            self.steps = self.steps[::2]
+            self.norms = {k: v[::2] for k, v in self.norms.items()}
+            self._stride *= 2
+
+    def copy(self) -> dict[str, Any]:
+        return {"steps": list(self.steps), "norms": {k: list(v) for k, v in self.norms.items()}}
+
+
 @dataclass
 class RunResult:
     """What a finished run leaves behind, for the store and the summary."""
@@ -199,14 +243,25 @@ class Trainer:
 
     ``init_state`` loads given initial weights (fair comparisons, fine-tuning);
     ``param_groups`` replace the default single group (discriminative learning rates).
+    Probes (both off by default, and free when off): ``grad_every`` records per-layer
+    gradient norms into ``grad_norms`` at step 1 and every ``grad_every`` steps;
+    ``keep_val_outputs`` keeps the model outputs of the last validation pass in
+    ``val_outputs`` so a confusion matrix needs no second pass.
     """
 
     def __init__(self, config: ExperimentConfig, *, dataset: Dataset | None = None,
                  model: nn.Module | None = None, control: Control | None = None,
                  init_state: dict[str, torch.Tensor] | None = None,
                  param_groups: list[ParamGroup] | None = None,
-                 train_indices: torch.Tensor | None = None):
+                 train_indices: torch.Tensor | None = None,
+                 grad_every: int | None = None, keep_val_outputs: bool = False):
         self.config = config
+        if grad_every is not None and grad_every < 1:
+            raise ValueError(f"grad_every must be a positive number of steps, got {grad_every}")
+        self.grad_every = grad_every
+        self.grad_norms = GradNormLog()
+        self.keep_val_outputs = keep_val_outputs
+        self.val_outputs: torch.Tensor | None = None
         self.control = control or Control()
         self.device = resolve_device(config.training.device)
         self.dataset = dataset if dataset is not None else load_data(config)
@@ -272,12 +327,18 @@ class Trainer:
         self.model.eval()
         loss_sum = torch.zeros((), device=self.device)
         metric_sum = torch.zeros((), device=self.device)
+        keep = self.keep_val_outputs and x is self.x_val
+        outs: list[torch.Tensor] = []
         for i in range(0, len(x), chunk):
             out = self.model(x[i:i + chunk])
+            if keep:
+                outs.append(out)
             yb = y[i:i + chunk]
             loss_sum += self.loss_fn(out, yb, smoothing=0.0) * len(yb)
             metric_sum += self.metric_sum(out, yb)
         self.model.train(was)
+        if keep:
+            self.val_outputs = torch.cat(outs) if outs else None
         n = max(1, len(x))
         return loss_sum.item() / n, metric_sum.item() / n
 
@@ -335,6 +396,8 @@ class Trainer:
                         objective = loss + pen
                     self.optimizer.zero_grad(set_to_none=True)
                     objective.backward()
+                    if self.grad_every and (step == 0 or (step + 1) % self.grad_every == 0):
+                        self.grad_norms.record(step + 1, self.model)
                     if reg.grad_clip is not None:
                         # clipping the global norm keeps one exploding step (common in RNNs) from
                         # throwing the weights far away
