@@ -261,7 +261,8 @@ class ExperimentConfig(_Strict):
                 "image dataset (use cnn, or sequential_digits to read digits row by row)"
             )
         if info.task == "regression" and self.regularization.label_smoothing > 0:
-            raise ValueError(f"regularization.label_smoothing applies to classification; {self.data.name!r} is regression")
+            raise ValueError(
+                f"regularization.label_smoothing applies to classification; {self.data.name!r} is regression")
         return self
 
     # --- conveniences -------------------------------------------------------------------
@@ -383,7 +384,8 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
             allowed = _allowed_keys(parent)
             msg = f"unknown key {loc[-1]!r}" + (f"; allowed keys: {allowed}" if allowed else "")
         elif kind == "union_tag_invalid":
-            msg = f"unknown model family {err['input'].get('family') if isinstance(err['input'], dict) else err['input']!r}; choose one of: {', '.join(FAMILIES)}"
+            got = err["input"].get("family") if isinstance(err["input"], dict) else err["input"]
+            msg = f"unknown model family {got!r}; choose one of: {', '.join(FAMILIES)}"
         elif kind == "union_tag_not_found":
             msg = f"missing 'family'; choose one of: {', '.join(FAMILIES)}"
         else:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from .specs import ExperimentConfig, parse_config
 

@@ -3,10 +3,9 @@ import json
 import pytest
 import torch
 
-from bigmodel_core.store import RunStore, StoreError, check_run_id, write_run
 from bigmodel_core.specs import ExperimentConfig
+from bigmodel_core.store import RunStore, StoreError, check_run_id, history_rows, write_run
 from bigmodel_core.train import Trainer
-from bigmodel_core.store import history_rows
 
 
 def tiny():

@@ -1,0 +1,62 @@
+"""bigmodel playground: entry point (``streamlit run app.py``).
+
+Sets the page config, applies a shared URL (``?preset=``, dotted config fields,
+``?lesson=``) once per distinct query, shows the shared sidebar (device, this session's
+job) and runs the page chosen in the navigation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from ui import sidebar, state
+from ui.urlcodec import config_from_query
+
+HERE = Path(__file__).resolve().parent
+
+# (script, title, icon, url path); a page is listed once its script exists
+PAGES = [
+    ("pages/home.py", "Home", ":material/home:", ""),
+    ("pages/build.py", "Build", ":material/construction:", "build"),
+    ("pages/train.py", "Train", ":material/monitoring:", "train"),
+    ("pages/compare.py", "Compare", ":material/compare_arrows:", "compare"),
+    ("pages/finetune.py", "Fine-tune", ":material/tune:", "finetune"),
+    ("pages/concepts.py", "Concepts", ":material/school:", "concepts"),
+    ("pages/lessons.py", "Lessons", ":material/menu_book:", "lessons"),
+    ("pages/runs.py", "Runs", ":material/folder_open:", "runs"),
+]
+
+st.set_page_config(page_title="bigmodel playground", page_icon=":material/neurology:", layout="wide")
+
+pages = [st.Page(script, title=title, icon=icon, url_path=path or None, default=not path)
+         for script, title, icon, path in PAGES if (HERE / script).exists()]
+nav = st.navigation(pages)
+
+
+def apply_query() -> None:
+    """Restore the experiment from the URL once per distinct query string."""
+    params = {k: st.query_params[k] for k in st.query_params}
+    key = tuple(sorted(params.items()))
+    if st.session_state.get("_applied_query") == key:
+        return
+    st.session_state["_applied_query"] = key
+    if "lesson" in params:
+        try:
+            from ui.lesson import apply_lesson_query
+        except ModuleNotFoundError:
+            st.warning("lessons are not available in this version")
+        else:
+            apply_lesson_query()
+        return
+    cfg, warnings = config_from_query(params)
+    for w in warnings:
+        st.warning(w)
+    if cfg is not None:
+        state.set_config(cfg)
+
+
+apply_query()
+sidebar.render()
+nav.run()

@@ -1,0 +1,214 @@
+"""Build: design a CNN or RNN/LSTM/GRU from widgets and see its shapes, parameters and FLOPs live."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from bigmodel_core.data import dataset_info
+from bigmodel_core.models import SpecError, summarize
+from bigmodel_core.presets import load_preset, preset_descriptions, preset_names
+from bigmodel_core.specs import FAMILIES, ConfigError, parse_config
+from ui import state, widgets
+from ui.figures.training import PNG_CONFIG, architecture_figure
+from ui.lesson_hooks import advanced_hidden, lesson_banner
+from ui.share import share_url
+
+state.show_notice()
+lesson_banner()
+st.title("Build a model")
+advanced = not advanced_hidden()
+cfg = state.get_config()
+d = cfg.to_dict()
+
+
+def load(new_cfg, message: str) -> None:
+    state.set_config(new_cfg)
+    widgets.bump()
+    state.notify(message)
+
+
+# --- presets, upload, download -----------------------------------------------------------
+with st.container(border=True):
+    cols = st.columns([3, 1, 3])
+    names = preset_names()
+    desc = preset_descriptions()
+    choice = cols[0].selectbox("Preset", names, index=None, placeholder="Choose a preset to load",
+                               key="build_preset_choice", format_func=lambda n: f"{n} · {desc.get(n, '')[:60]}")
+    if cols[1].button("Load preset", disabled=choice is None, use_container_width=True, key="build_load_preset"):
+        load(load_preset(choice), f"Loaded preset {choice}.")
+        st.rerun()
+    upload = cols[2].file_uploader("Upload a config (.json)", type=["json"], key="build_upload",
+                                   help="A config downloaded from this page or written by hand.")
+    if upload is not None and st.session_state.get("_build_upload_id") != upload.file_id:
+        st.session_state["_build_upload_id"] = upload.file_id
+        try:
+            new = parse_config(upload.getvalue())
+        except ConfigError as exc:
+            st.error(f"{upload.name} was not loaded; the current design is unchanged. {exc}")
+        else:
+            load(new, f"Loaded {upload.name}.")
+            st.rerun()
+
+# --- family and input ------------------------------------------------------------------------
+c = st.columns([1, 2, 2])
+family = c[0].selectbox("Model family", FAMILIES, FAMILIES.index(d["model"]["family"]),
+                        format_func=lambda f: {"cnn": "CNN", "rnn": "plain RNN", "lstm": "LSTM", "gru": "GRU"}[f],
+                        key=widgets.key("family"))
+if family != d["model"]["family"]:
+    model = ({"family": "cnn", "conv": [{"channels": 16}, {"channels": 32}], "dense": [{"units": 64}]}
+             if family == "cnn" else {**{"hidden": 64, "layers": 1, "dense": []},
+                                      **({k: v for k, v in d["model"].items() if k in ("hidden", "layers", "dense",
+                                                                                   "bidirectional", "dropout")}),
+                                      "family": family})
+    data = d["data"] if (family == "cnn") == (dataset_info(d["data"]["name"]).kind == "image") else \
+        widgets.default_data("synthetic_digits" if family == "cnn" else "sequential_digits")
+    load(parse_config({**d, "model": model, "data": data}), f"Switched to {family}.")
+    st.rerun()
+options = widgets.datasets_for(family)
+ds = c[1].selectbox("Dataset (sets the input shape and outputs)", options, options.index(d["data"]["name"]),
+                    key=widgets.key("dataset"))
+if ds != d["data"]["name"]:
+    load(parse_config({**d, "data": widgets.default_data(ds)}), f"Dataset {ds}.")
+    st.rerun()
+data = dict(d["data"])
+if ds == "handwritten_digits":
+    size = c[2].radio("Image size", [28, 8], index=0 if (data["image_size"] or 28) == 28 else 1, horizontal=True,
+                      key=widgets.key("imgsize"), help="The real scans are 8x8; 28 upsamples them.")
+    data["image_size"] = None if size == 28 else 8
+elif ds in ("sine_wave", "adding_problem"):
+    default_len = dataset_info(ds).input_shape[0]
+    data["seq_len"] = c[2].number_input("Sequence length", 5, 1000, int(data["seq_len"] or default_len),
+                                        key=widgets.key("seqlen"))
+info = dataset_info(ds, image_size=data["image_size"], seq_len=data["seq_len"])
+c[2].caption(f"Input {' x '.join(map(str, info.input_shape))} · {info.num_outputs} outputs · {info.task}")
+
+# --- layers ----------------------------------------------------------------------------------
+m = d["model"]
+placeholders: dict[str, st.delta_generator.DeltaGenerator] = {}
+new_model = dict(m)
+action = None
+
+
+def list_buttons(kind: str, i: int, n: int, col) -> None:
+    global action
+    b = col.columns(3)
+    if b[0].button("↑", key=widgets.key(kind, i, "up"), disabled=i == 0, help="move up"):
+        action = (kind, "up", i)
+    if b[1].button("↓", key=widgets.key(kind, i, "down"), disabled=i == n - 1, help="move down"):
+        action = (kind, "down", i)
+    if b[2].button("✕", key=widgets.key(kind, i, "del"), help="remove"):
+        action = (kind, "del", i)
+
+
+if family == "cnn":
+    st.subheader("Convolution blocks")
+    st.caption("Each block: conv → (batchnorm) → activation → pool → (dropout)")
+    blocks = []
+    for i, b in enumerate(m["conv"]):
+        with st.container(border=True):
+            head = st.columns([6, 1.2])
+            head[0].markdown(f"**Block {i + 1}**")
+            list_buttons("conv", i, len(m["conv"]), head[1])
+            blocks.append(widgets.conv_block(i, b, advanced))
+            placeholders[f"model.conv[{i}]"] = st.empty()
+    if st.button("Add conv block", icon=":material/add:", key=widgets.key("conv", "add"), disabled=len(m["conv"]) >= 8):
+        action = ("conv", "add", len(m["conv"]))
+    new_model["conv"] = blocks
+st.subheader("Recurrent layers" if family != "cnn" else "Dense layers")
+if family != "cnn":
+    with st.container(border=True):
+        new_model.update(widgets.rnn_options(m, advanced))
+        placeholders["model"] = st.empty()
+    st.subheader("Dense layers")
+dense = []
+for j, layer in enumerate(m["dense"]):
+    with st.container(border=True):
+        head = st.columns([6, 1.2])
+        head[0].markdown(f"**Dense {j + 1}**")
+        list_buttons("dense", j, len(m["dense"]), head[1])
+        dense.append(widgets.dense_layer(j, layer, advanced))
+        placeholders[f"model.dense[{j}]"] = st.empty()
+if st.button("Add dense layer", icon=":material/add:", key=widgets.key("dense", "add"), disabled=len(m["dense"]) >= 6):
+    action = ("dense", "add", len(m["dense"]))
+new_model["dense"] = dense
+st.caption(f"Output layer: {info.num_outputs} units "
+           f"({'class scores' if info.task == 'classification' else 'the predicted value'}).")
+
+if action is not None:
+    kind, what, i = action
+    items = list(new_model["conv" if kind == "conv" else "dense"])
+    if what == "add":
+        items.append(dict(items[-1]) if items else ({"channels": 16} if kind == "conv" else {"units": 64}))
+    elif what == "del":
+        items.pop(i)
+    else:
+        j = i - 1 if what == "up" else i + 1
+        items[i], items[j] = items[j], items[i]
+    new_model["conv" if kind == "conv" else "dense"] = items
+    try:
+        load(parse_config({**d, "model": new_model, "data": data}), "")
+    except ConfigError as exc:
+        st.error(str(exc))
+    else:
+        st.rerun()
+
+# --- validate, summarize, draw -------------------------------------------------------------
+try:
+    new_cfg = parse_config({**d, "model": new_model, "data": data})
+except ConfigError as exc:
+    st.error(f"This design is not valid: {exc}")
+    st.stop()
+state.set_config(new_cfg)
+error: SpecError | None = None
+try:
+    rows = summarize(new_cfg.model, info)
+except SpecError as exc:
+    error = exc
+    rows = []
+st.session_state["design_error"] = str(error) if error else None
+
+st.divider()
+if error is not None:
+    target = placeholders.get(error.block) or placeholders.get("model")
+    msg = f"**{error}** Fix this layer to continue; Train is disabled until then."
+    if target is not None:
+        target.error(msg, icon=":material/error:")
+    st.error(msg, icon=":material/error:")
+else:
+    total = sum(r.params for r in rows)
+    flops = sum(r.flops for r in rows)
+    k = st.columns(4)
+    k[0].metric("Parameters", f"{total:,}")
+    k[1].metric("Forward FLOPs / sample", f"{flops / 1e6:,.2f} M")
+    k[2].metric("Layers", len(rows))
+    k[3].metric("Output", f"{info.num_outputs}")
+    st.plotly_chart(architecture_figure(rows, info.input_shape), use_container_width=True, config=PNG_CONFIG,
+                    key="build_arch")
+    table = pd.DataFrame([{"#": r.index, "layer": r.name, "output shape": " x ".join(map(str, r.out_shape)),
+                           "parameters": r.params, "FLOPs": r.flops} for r in rows])
+    st.dataframe(table, hide_index=True, use_container_width=True,
+                 column_config={"parameters": st.column_config.NumberColumn(format="localized"),
+                                "FLOPs": st.column_config.NumberColumn(format="localized")})
+    st.caption("FLOPs counted by torch.utils.flop_counter for one sample (convolutions and matrix products).")
+
+cols = st.columns(4)
+if cols[0].button("Train this model →", type="primary", disabled=error is not None, key="build_to_train",
+                  use_container_width=True):
+    st.switch_page("pages/train.py")
+cols[1].download_button("Download config (.json)", new_cfg.to_json(), file_name="experiment.json",
+                        mime="application/json", use_container_width=True, key="build_download")
+try:
+    from bigmodel_core.export import export_script
+except ModuleNotFoundError:
+    export_script = None
+if export_script is not None:
+    cols[2].download_button("Export as PyTorch script", export_script(new_cfg), file_name="train_model.py",
+                            mime="text/x-python", use_container_width=True, key="build_export")
+with cols[3].popover("Share as URL", use_container_width=True):
+    st.code(share_url(new_cfg, "build"), language=None, wrap_lines=True)
+    st.caption("Opening this address restores this experiment (any page takes the same query).")
+with st.expander("Config JSON"):
+    st.code(json.dumps(new_cfg.to_dict(), indent=2), language="json")

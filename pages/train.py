@@ -1,0 +1,214 @@
+"""Train: pick data and optimizer, train in the background, watch the curves live."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from bigmodel_core.data import build_dataset, dataset_info
+from bigmodel_core.jobs import Job
+from bigmodel_core.models import SpecError, infer_layers
+from bigmodel_core.specs import ConfigError, parse_config
+from bigmodel_core.store import save_weights_bytes
+from ui import state, widgets
+from ui.figures.training import PNG_CONFIG, image_gallery, loss_figure, metric_figure, sequence_gallery
+from ui.lesson_hooks import advanced_hidden, lesson_banner
+
+state.show_notice()
+lesson_banner()
+st.title("Train")
+advanced = not advanced_hidden()
+pool = state.get_pool()
+owner = state.owner_id()
+cfg = state.get_config()
+d = cfg.to_dict()
+family = d["model"]["family"]
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def preview(name: str, image_size: int | None, seq_len: int | None, seed: int):
+    ds = build_dataset(name, train_size=16, val_size=1, seed=seed, image_size=image_size, seq_len=seq_len)
+    info = ds.info
+    y = ds.y_train
+    titles = [info.class_names[int(v)] if info.task == "classification" else f"target {float(v):.2f}" for v in y]
+    if info.kind == "image":
+        return image_gallery(ds.x_train[:, 0].numpy(), titles)
+    names = ["value", "marker"] if name == "adding_problem" else None
+    return sequence_gallery(ds.x_train[:8].numpy(), titles[:8], names)
+
+
+# --- the experiment --------------------------------------------------------------------------
+with st.container(border=True):
+    st.markdown("**Data**")
+    c = st.columns([2, 1, 1, 1])
+    options = widgets.datasets_for(family)
+    ds = c[0].selectbox("Dataset", options, options.index(d["data"]["name"]), key=widgets.key("t_dataset"))
+    data = d["data"] if ds == d["data"]["name"] else widgets.default_data(ds)
+    info = dataset_info(ds, image_size=data["image_size"], seq_len=data["seq_len"])
+    cap = info.max_size
+    data = dict(data)
+    data["train_size"] = c[1].number_input("train samples", 1, 60000 if cap is None else cap - 1,
+                                           int(data["train_size"]), key=widgets.key("t_train", ds))
+    data["val_size"] = c[2].number_input("validation samples", 1, 20000 if cap is None else cap - 1,
+                                         int(data["val_size"]), key=widgets.key("t_val", ds))
+    seed = c[3].number_input("seed", 0, 2**31 - 1, int(d["seed"]), key=widgets.key("t_seed"))
+    st.caption(info.description + (f" ({cap:,} samples in all.)" if cap else ""))
+    with st.expander("Preview samples", expanded=False):
+        st.plotly_chart(preview(ds, data["image_size"], data["seq_len"], int(seed)), use_container_width=True,
+                        config=PNG_CONFIG, key="train_preview")
+
+with st.container(border=True):
+    st.markdown("**Optimizer**")
+    opt = widgets.optimizer_options(d["optimizer"], advanced)
+    c = st.columns(3)
+    epochs = c[0].number_input("epochs", 1, 100, int(d["training"]["epochs"]), key=widgets.key("t_epochs"))
+    batch = c[1].number_input("batch size", 1, 4096, int(d["training"]["batch_size"]), key=widgets.key("t_bs"))
+
+if advanced:
+    with st.container(border=True):
+        st.markdown("**Regularization**")
+        reg, data = widgets.regularization_options(d["regularization"], info.task, info.kind == "image", data)
+else:
+    reg = d["regularization"]
+
+try:
+    cfg = parse_config({**d, "seed": seed, "data": data, "optimizer": opt, "regularization": reg,
+                        "training": {**d["training"], "epochs": epochs, "batch_size": batch}})
+except ConfigError as exc:
+    st.error(f"These settings are not valid: {exc}")
+    st.stop()
+state.set_config(cfg)
+design_error = None
+try:
+    infer_layers(cfg.model, info)
+except SpecError as exc:
+    design_error = str(exc)
+
+# --- controls -------------------------------------------------------------------------------
+job_id = st.session_state.get(state.TRAIN_JOB)
+job = pool.get(owner, job_id) if job_id else None
+active = job is not None and job.status in ("queued", "running", "paused")
+b = st.columns([1.2, 1, 1, 1, 4])
+start = b[0].button("Train", type="primary", disabled=active or design_error is not None, key="train_start",
+                    use_container_width=True)
+if b[1].button("Pause", disabled=not (active and job.status == "running"), key="train_pause",
+               use_container_width=True):
+    job.pause()
+    st.rerun()
+if b[2].button("Resume", disabled=not (active and job.status == "paused"), key="train_resume",
+               use_container_width=True):
+    job.resume()
+    st.rerun()
+if b[3].button("Stop", disabled=not active, key="train_stop", use_container_width=True):
+    job.stop()
+    st.rerun()
+if design_error:
+    b[4].error(f"{design_error} Fix it on the Build page.", icon=":material/error:")
+    st.page_link("pages/build.py", label="Go to Build", icon=":material/construction:")
+
+if start:
+    hooks = []
+    try:
+        from bigmodel_core.probes import epoch_hook
+    except ModuleNotFoundError:
+        pass
+    else:
+        hooks.append(epoch_hook)
+    job = pool.submit(Job(cfg, owner=owner, kind="train", label=f"{cfg.model.family} on {cfg.data.name}",
+                          epoch_hooks=hooks))
+    st.session_state[state.TRAIN_JOB] = job.job_id
+    st.session_state["_train_clicked"] = time.perf_counter()
+    st.rerun()
+
+
+# --- live view ------------------------------------------------------------------------------
+def fmt_eta(s: float | None) -> str:
+    if s is None:
+        return "–"
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
+
+
+def live_view() -> None:
+    job_id = st.session_state.get(state.TRAIN_JOB)
+    snap = pool.snapshot(owner, job_id) if job_id else None
+    if snap is None:
+        st.info("Press **Train** to start. Training runs in the background: you can switch pages and come back.")
+        return
+    status = snap.status
+    if status == "queued":
+        st.warning(f"Queued: position {snap.queue_position} (the server trains {pool.max_workers} "
+                   "model(s) at a time).", icon=":material/hourglass_top:")
+    elif status in ("running", "paused"):
+        st.progress(snap.progress, text=f"{status} · step {snap.step} of {snap.total_steps} · "
+                                        f"ETA {fmt_eta(snap.eta_seconds)}")
+    elif status == "completed":
+        st.success(f"Completed. {snap.message}".strip(), icon=":material/check_circle:")
+    elif status == "diverged":
+        st.error(f"Diverged: {snap.message}", icon=":material/warning:")
+    elif status == "failed":
+        st.error(f"Failed: {snap.message}", icon=":material/error:")
+    else:
+        st.warning(f"Stopped. {snap.message}", icon=":material/stop_circle:")
+    k = st.columns(5)
+    last = snap.epochs[-1] if snap.epochs else None
+    metric_name = "val accuracy" if snap.task == "classification" else "val MAE"
+    k[0].metric(metric_name, f"{last['val_metric']:.3f}" if last else "–")
+    k[1].metric("samples/s", f"{snap.samples_per_sec:,.0f}" if snap.samples_per_sec else "–")
+    k[2].metric("epoch time", f"{snap.epoch_seconds:.1f} s" if snap.epoch_seconds else "–")
+    k[3].metric("learning rate", f"{snap.lr:.3g}" if snap.lr is not None else "–")
+    k[4].metric("device", snap.device or "–")
+    c1, c2 = st.columns(2)
+    log_y = c1.toggle("log scale", key="train_log_y")
+    c1.plotly_chart(loss_figure(snap.steps, snap.batch_losses, snap.epochs, log_y=log_y), use_container_width=True,
+                    config=PNG_CONFIG, key="train_loss_chart")
+    c2.plotly_chart(metric_figure(snap.epochs, snap.task or "classification"), use_container_width=True,
+                    config=PNG_CONFIG, key="train_metric_chart")
+    if snap.epochs:
+        with st.expander("Epoch table"):
+            st.dataframe(pd.DataFrame(snap.epochs), hide_index=True, use_container_width=True)
+    if snap.finished and st.session_state.get("_train_finished_seen") != snap.job_id:
+        # one full rerun so the buttons and downloads reflect the finished job
+        st.session_state["_train_finished_seen"] = snap.job_id
+        st.rerun(scope="app")
+
+
+if job is not None:
+    st.caption(f"Job: {job.label} · {job.config.training.epochs} epochs · batch {job.config.training.batch_size} · "
+               f"{job.config.optimizer.name} lr {job.config.optimizer.lr:g}")
+st.fragment(live_view, run_every=0.5 if active else None)()
+
+if job is not None and job.status in ("completed", "stopped", "diverged") and job.final_state is not None:
+    snap = job.snapshot()
+    st.subheader("Results")
+    c = st.columns(4)
+    c[0].download_button("Download model (.safetensors)", save_weights_bytes(job.final_state),
+                         file_name="model.safetensors", key="train_dl_model", use_container_width=True)
+    c[1].download_button("Download config (.json)", job.config.to_json(), file_name="config.json",
+                         key="train_dl_config", use_container_width=True)
+    if snap.epochs:
+        c[2].download_button("Download metrics (.csv)", pd.DataFrame(snap.epochs).to_csv(index=False),
+                             file_name="metrics.csv", key="train_dl_metrics", use_container_width=True)
+    try:
+        from bigmodel_core.export import export_script
+    except ModuleNotFoundError:
+        export_script = None
+    if export_script is not None:
+        c[3].download_button("Export as PyTorch script", export_script(job.config), file_name="train_model.py",
+                             key="train_export", use_container_width=True)
+    if snap.run_id:
+        st.caption(f"Saved as run `{snap.run_id}` (see the Runs page).")
+    if snap.summary:
+        fin = snap.summary["final"]
+        st.caption(" · ".join(f"{k} {v:.4f}" for k, v in fin.items() if isinstance(v, (int, float)))
+                   + f" · {snap.summary['params']:,} parameters · {snap.summary['wall_seconds']:.1f} s")
+
+try:
+    from ui.inspect import render_inspect
+except ModuleNotFoundError:
+    render_inspect = None
+if render_inspect is not None and job is not None:
+    st.divider()
+    render_inspect(job)
+

@@ -1,0 +1,132 @@
+"""Plotly figures for the Build and Train pages: curves, architecture, dataset previews.
+
+Pure functions from arrays to ``go.Figure``; no streamlit here, so they are testable and
+reusable. Curves plot only measured points: per-batch losses at the steps they were
+measured, epoch metrics at the step where each epoch ended.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from bigmodel_core.models import LayerInfo
+
+TRAIN_COLOR = "#4C6EF5"
+VAL_COLOR = "#F76707"
+BATCH_COLOR = "rgba(76, 110, 245, 0.35)"
+KIND_COLORS = {
+    "conv": "#4C6EF5", "batchnorm": "#CED4DA", "activation": "#FAB005", "pool": "#12B886",
+    "dropout": "#ADB5BD", "flatten": "#868E96", "dense": "#7950F2", "rnn": "#E64980", "output": "#F76707",
+}
+PNG_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def _layout(fig: go.Figure, height: int = 340) -> go.Figure:
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    return fig
+
+
+def loss_figure(steps: Sequence[int], batch_losses: Sequence[float], epochs: Sequence[dict],
+                log_y: bool = False) -> go.Figure:
+    """Per-batch training loss, and per-epoch train/validation loss at each epoch's last step."""
+    fig = go.Figure()
+    fig.add_trace(go.Scattergl(x=list(steps), y=list(batch_losses), mode="lines", name="batch loss",
+                               line=dict(color=BATCH_COLOR, width=1)))
+    if epochs:
+        xs = [e["step"] for e in epochs]
+        text = [f"epoch {e['epoch']}" for e in epochs]
+        fig.add_trace(go.Scatter(x=xs, y=[e["train_loss"] for e in epochs], mode="lines+markers",
+                                 name="train loss (epoch mean)", line=dict(color=TRAIN_COLOR), text=text))
+        fig.add_trace(go.Scatter(x=xs, y=[e["val_loss"] for e in epochs], mode="lines+markers",
+                                 name="validation loss", line=dict(color=VAL_COLOR), text=text))
+    fig.update_xaxes(title="step (batches)", rangemode="tozero")
+    fig.update_yaxes(title="loss", type="log" if log_y else "linear")
+    fig.update_layout(title="Loss")
+    return _layout(fig)
+
+
+def metric_figure(epochs: Sequence[dict], task: str) -> go.Figure:
+    name = "accuracy" if task == "classification" else "mean absolute error"
+    fig = go.Figure()
+    xs = [e["epoch"] for e in epochs]
+    fig.add_trace(go.Scatter(x=xs, y=[e["train_metric"] for e in epochs], mode="lines+markers",
+                             name=f"train {name}", line=dict(color=TRAIN_COLOR)))
+    fig.add_trace(go.Scatter(x=xs, y=[e["val_metric"] for e in epochs], mode="lines+markers",
+                             name=f"validation {name}", line=dict(color=VAL_COLOR)))
+    fig.update_xaxes(title="epoch", dtick=1)
+    fig.update_yaxes(title=name, range=[0, 1.02] if task == "classification" else None)
+    fig.update_layout(title=name.capitalize())
+    return _layout(fig)
+
+
+def architecture_figure(rows: Sequence[LayerInfo], input_shape: Sequence[int],
+                        error_block: str | None = None) -> go.Figure:
+    """Layers left to right as boxes; box height grows with the layer's output size."""
+    labels = ["input"] + [r.name for r in rows]
+    shapes = [tuple(input_shape)] + [r.out_shape for r in rows]
+    kinds = ["input"] + [r.kind for r in rows]
+    params = [0] + [r.params for r in rows]
+    sizes = [float(np.prod(s)) for s in shapes]
+    biggest = max(sizes) if sizes else 1.0
+    fig = go.Figure()
+    for i, (label, shape, kind, size, p) in enumerate(zip(labels, shapes, kinds, sizes, params)):
+        h = 0.25 + 0.75 * (np.log1p(size) / np.log1p(biggest))
+        color = KIND_COLORS.get(kind, "#495057")
+        block = rows[i - 1].block if i else None
+        bad = error_block is not None and block == error_block
+        fig.add_shape(type="rect", x0=i - 0.38, x1=i + 0.38, y0=-h / 2, y1=h / 2,
+                      line=dict(color="#E03131" if bad else color, width=3 if bad else 1),
+                      fillcolor=color, opacity=0.85)
+        fig.add_annotation(x=i, y=h / 2 + 0.08, text=f"<b>{label}</b>", showarrow=False, font=dict(size=11),
+                           textangle=-30 if len(labels) > 8 else 0)
+        fig.add_annotation(x=i, y=-h / 2 - 0.1, text="x".join(map(str, shape)), showarrow=False,
+                           font=dict(size=10, color="#495057"))
+        fig.add_trace(go.Scatter(x=[i], y=[0], mode="markers", marker=dict(opacity=0), showlegend=False,
+                                 hovertext=f"{label}<br>output {'x'.join(map(str, shape))}<br>{p:,} parameters",
+                                 hoverinfo="text"))
+    fig.update_xaxes(visible=False, range=[-0.6, len(labels) - 0.4])
+    fig.update_yaxes(visible=False, range=[-0.75, 0.85])
+    fig.update_layout(title="Architecture (box height ~ log of the output size)")
+    return _layout(fig, height=260)
+
+
+def image_gallery(images: np.ndarray, titles: Sequence[str], cols: int = 8) -> go.Figure:
+    """A grid of grey images (N x H x W in [0, 1]) with titles."""
+    n = len(images)
+    rows = max(1, int(np.ceil(n / cols)))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles) + [""] * (rows * cols - n),
+                        horizontal_spacing=0.01, vertical_spacing=0.08)
+    for i, img in enumerate(images):
+        fig.add_trace(go.Heatmap(z=img[::-1], colorscale="Greys", reversescale=True, zmin=0, zmax=1,
+                                 showscale=False, hovertemplate="value %{z:.2f}<extra></extra>"),
+                      row=i // cols + 1, col=i % cols + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
+    fig.update_annotations(font_size=11)
+    fig.update_layout(height=120 * rows + 40, margin=dict(l=0, r=0, t=30, b=0), template="plotly_white")
+    return fig
+
+
+def sequence_gallery(x: np.ndarray, titles: Sequence[str], feature_names: Sequence[str] | None = None,
+                     cols: int = 4) -> go.Figure:
+    """Small line plots of sequences (N x T x F), one subplot each."""
+    n = len(x)
+    rows = max(1, int(np.ceil(n / cols)))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles) + [""] * (rows * cols - n),
+                        horizontal_spacing=0.04, vertical_spacing=0.12)
+    palette = ["#4C6EF5", "#F76707", "#12B886", "#7950F2", "#E64980", "#FAB005", "#868E96", "#15AABF"]
+    for i, seq in enumerate(x):
+        for f in range(seq.shape[1]):
+            name = feature_names[f] if feature_names and f < len(feature_names) else f"feature {f}"
+            fig.add_trace(go.Scatter(y=seq[:, f], mode="lines", line=dict(width=1.2, color=palette[f % 8]),
+                                     name=name, showlegend=i == 0 and seq.shape[1] > 1, legendgroup=name),
+                          row=i // cols + 1, col=i % cols + 1)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_annotations(font_size=11)
+    fig.update_layout(height=150 * rows + 50, margin=dict(l=0, r=0, t=30, b=0), template="plotly_white")
+    return fig
