@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from .store import history_rows, write_run
 from .specs import ExperimentConfig
+from .store import history_rows, write_run
 from .train import Control, Event, Trainer
 
 

@@ -37,7 +37,7 @@ with st.container(border=True):
     desc = preset_descriptions()
     choice = cols[0].selectbox("Preset", names, index=None, placeholder="Choose a preset to load",
                                key="build_preset_choice", format_func=lambda n: f"{n} · {desc.get(n, '')[:60]}")
-    if cols[1].button("Load preset", disabled=choice is None, use_container_width=True, key="build_load_preset"):
+    if cols[1].button("Load preset", disabled=choice is None, width="stretch", key="build_load_preset"):
         load(load_preset(choice), f"Loaded preset {choice}.")
         st.rerun()
     upload = cols[2].file_uploader("Upload a config (.json)", type=["json"], key="build_upload",
@@ -185,29 +185,29 @@ else:
     k[1].metric("Forward FLOPs / sample", f"{flops / 1e6:,.2f} M")
     k[2].metric("Layers", len(rows))
     k[3].metric("Output", f"{info.num_outputs}")
-    st.plotly_chart(architecture_figure(rows, info.input_shape), use_container_width=True, config=PNG_CONFIG,
+    st.plotly_chart(architecture_figure(rows, info.input_shape), width="stretch", config=PNG_CONFIG,
                     key="build_arch")
     table = pd.DataFrame([{"#": r.index, "layer": r.name, "output shape": " x ".join(map(str, r.out_shape)),
                            "parameters": r.params, "FLOPs": r.flops} for r in rows])
-    st.dataframe(table, hide_index=True, use_container_width=True,
+    st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"parameters": st.column_config.NumberColumn(format="localized"),
                                 "FLOPs": st.column_config.NumberColumn(format="localized")})
     st.caption("FLOPs counted by torch.utils.flop_counter for one sample (convolutions and matrix products).")
 
 cols = st.columns(4)
 if cols[0].button("Train this model →", type="primary", disabled=error is not None, key="build_to_train",
-                  use_container_width=True):
+                  width="stretch"):
     st.switch_page("pages/train.py")
 cols[1].download_button("Download config (.json)", new_cfg.to_json(), file_name="experiment.json",
-                        mime="application/json", use_container_width=True, key="build_download")
+                        mime="application/json", width="stretch", key="build_download")
 try:
     from bigmodel_core.export import export_script
 except ModuleNotFoundError:
     export_script = None
-if export_script is not None:
+if export_script is not None and error is None:
     cols[2].download_button("Export as PyTorch script", export_script(new_cfg), file_name="train_model.py",
-                            mime="text/x-python", use_container_width=True, key="build_export")
-with cols[3].popover("Share as URL", use_container_width=True):
+                            mime="text/x-python", width="stretch", key="build_export")
+with cols[3].popover("Share as URL", width="stretch"):
     st.code(share_url(new_cfg, "build"), language=None, wrap_lines=True)
     st.caption("Opening this address restores this experiment (any page takes the same query).")
 with st.expander("Config JSON"):

@@ -33,7 +33,7 @@ for name in preset_names():
     cols = st.columns([3, 8, 2])
     cols[0].markdown(f"**{name}**")
     cols[1].caption(desc.get(name, ""))
-    if cols[2].button("Open", key=f"home_open_{name}", use_container_width=True):
+    if cols[2].button("Open", key=f"home_open_{name}", width="stretch"):
         state.set_config(load_preset(name))
         state.notify(f"Loaded preset {name}.")
         st.switch_page("pages/build.py")
@@ -46,4 +46,4 @@ for name in DATASET_NAMES:
     rows.append({"dataset": name, "kind": info.kind, "task": info.task,
                  "input": " x ".join(map(str, info.input_shape)), "outputs": info.num_outputs,
                  "about": info.description})
-st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

@@ -56,7 +56,7 @@ with st.container(border=True):
     seed = c[3].number_input("seed", 0, 2**31 - 1, int(d["seed"]), key=widgets.key("t_seed"))
     st.caption(info.description + (f" ({cap:,} samples in all.)" if cap else ""))
     with st.expander("Preview samples", expanded=False):
-        st.plotly_chart(preview(ds, data["image_size"], data["seq_len"], int(seed)), use_container_width=True,
+        st.plotly_chart(preview(ds, data["image_size"], data["seq_len"], int(seed)), width="stretch",
                         config=PNG_CONFIG, key="train_preview")
 
 with st.container(border=True):
@@ -92,16 +92,16 @@ job = pool.get(owner, job_id) if job_id else None
 active = job is not None and job.status in ("queued", "running", "paused")
 b = st.columns([1.2, 1, 1, 1, 4])
 start = b[0].button("Train", type="primary", disabled=active or design_error is not None, key="train_start",
-                    use_container_width=True)
+                    width="stretch")
 if b[1].button("Pause", disabled=not (active and job.status == "running"), key="train_pause",
-               use_container_width=True):
+               width="stretch"):
     job.pause()
     st.rerun()
 if b[2].button("Resume", disabled=not (active and job.status == "paused"), key="train_resume",
-               use_container_width=True):
+               width="stretch"):
     job.resume()
     st.rerun()
-if b[3].button("Stop", disabled=not active, key="train_stop", use_container_width=True):
+if b[3].button("Stop", disabled=not active, key="train_stop", width="stretch"):
     job.stop()
     st.rerun()
 if design_error:
@@ -161,13 +161,13 @@ def live_view() -> None:
     k[4].metric("device", snap.device or "–")
     c1, c2 = st.columns(2)
     log_y = c1.toggle("log scale", key="train_log_y")
-    c1.plotly_chart(loss_figure(snap.steps, snap.batch_losses, snap.epochs, log_y=log_y), use_container_width=True,
+    c1.plotly_chart(loss_figure(snap.steps, snap.batch_losses, snap.epochs, log_y=log_y), width="stretch",
                     config=PNG_CONFIG, key="train_loss_chart")
-    c2.plotly_chart(metric_figure(snap.epochs, snap.task or "classification"), use_container_width=True,
+    c2.plotly_chart(metric_figure(snap.epochs, snap.task or "classification"), width="stretch",
                     config=PNG_CONFIG, key="train_metric_chart")
     if snap.epochs:
         with st.expander("Epoch table"):
-            st.dataframe(pd.DataFrame(snap.epochs), hide_index=True, use_container_width=True)
+            st.dataframe(pd.DataFrame(snap.epochs), hide_index=True, width="stretch")
     if snap.finished and st.session_state.get("_train_finished_seen") != snap.job_id:
         # one full rerun so the buttons and downloads reflect the finished job
         st.session_state["_train_finished_seen"] = snap.job_id
@@ -184,19 +184,19 @@ if job is not None and job.status in ("completed", "stopped", "diverged") and jo
     st.subheader("Results")
     c = st.columns(4)
     c[0].download_button("Download model (.safetensors)", save_weights_bytes(job.final_state),
-                         file_name="model.safetensors", key="train_dl_model", use_container_width=True)
+                         file_name="model.safetensors", key="train_dl_model", width="stretch")
     c[1].download_button("Download config (.json)", job.config.to_json(), file_name="config.json",
-                         key="train_dl_config", use_container_width=True)
+                         key="train_dl_config", width="stretch")
     if snap.epochs:
         c[2].download_button("Download metrics (.csv)", pd.DataFrame(snap.epochs).to_csv(index=False),
-                             file_name="metrics.csv", key="train_dl_metrics", use_container_width=True)
+                             file_name="metrics.csv", key="train_dl_metrics", width="stretch")
     try:
         from bigmodel_core.export import export_script
     except ModuleNotFoundError:
         export_script = None
     if export_script is not None:
         c[3].download_button("Export as PyTorch script", export_script(job.config), file_name="train_model.py",
-                             key="train_export", use_container_width=True)
+                             key="train_export", width="stretch")
     if snap.run_id:
         st.caption(f"Saved as run `{snap.run_id}` (see the Runs page).")
     if snap.summary:

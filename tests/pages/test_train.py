@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from bigmodel_core.presets import load_preset
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def tiny():
+    return load_preset("quickstart_cnn").with_changes({"data.train_size": 256, "data.val_size": 64,
+                                                       "training.epochs": 1, "training.device": "cpu"})
+
+
+def train_app(cfg=None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages/train.py"), default_timeout=60)
+    at.session_state["config"] = cfg or tiny()
+    return at.run()
+
+
+def test_default_render_has_controls():
+    at = train_app(load_preset("quickstart_cnn"))
+    assert not at.exception
+    labels = [b.label for b in at.button]
+    for label in ("Train", "Pause", "Resume", "Stop"):
+        assert label in labels
+    assert not at.button(key="train_start").disabled
+    assert at.button(key="train_stop").disabled
+
+
+def test_changing_widgets_updates_the_experiment():
+    at = train_app()
+    at.number_input(key="w0_t_epochs").set_value(3).run()
+    at.selectbox(key="w0_opt_name").set_value("sgd").run()
+    cfg = at.session_state["config"]
+    assert cfg.training.epochs == 3 and cfg.optimizer.name == "sgd"
+
+
+def test_invalid_design_disables_train():
+    cfg = tiny().with_changes({"model.conv.0.pool_size": 8, "model.conv.1.pool_size": 8})
+    at = train_app(cfg)
+    assert at.button(key="train_start").disabled
+    assert any("8x8 window" in e.value for e in at.error)
+
+
+def test_short_training_run_finishes_and_is_stored():
+    at = train_app()
+    at.button(key="train_start").click().run()
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        at.run()
+        if any("Saved as run" in c.value for c in at.caption):
+            break
+        time.sleep(0.5)
+    assert not at.exception
+    assert any("Completed" in s.value for s in at.success)
+    saved = next(c.value for c in at.caption if "Saved as run" in c.value)
+    run_id = saved.split("`")[1]
+    from ui.state import get_store
+
+    run = get_store().load(run_id)
+    assert run.summary["status"] == "completed" and run.config.data.train_size == 256
+    assert len(run.metrics) == 1
