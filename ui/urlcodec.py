@@ -12,7 +12,7 @@ import json
 from typing import Any, Mapping
 
 from bigmodel_core.presets import load_preset, preset_names
-from bigmodel_core.specs import ConfigError, ExperimentConfig
+from bigmodel_core.specs import ConfigError, ExperimentConfig, parse_config, set_path
 
 DEFAULT_PRESET = "quickstart_cnn"
 RESERVED = {"preset", "lesson", "view", "run", "embed"}
@@ -56,13 +56,32 @@ def config_from_query(params: Mapping[str, str]) -> tuple[ExperimentConfig | Non
     if name is not None and name not in preset_names():
         warnings.append(f"ignored preset={name!r}: unknown preset; choose one of: {', '.join(preset_names())}")
         name = None
-    cfg = load_preset(name or DEFAULT_PRESET)
-    # structural fields first (family, list lengths) so that dotted paths into them resolve
-    order = sorted(fields, key=lambda k: (k.count("."), k))
-    for key in order:
-        value = _parse_value(fields[key])
+    base = load_preset(name or DEFAULT_PRESET)
+    raw = {k: _parse_value(v) for k, v in fields.items()}
+    # structural fields first (family, whole lists) so that dotted paths into them resolve
+    order = sorted(raw, key=lambda k: (k.count("."), k))
+    while True:
+        d = base.to_dict()
+        for key in list(order):
+            try:
+                set_path(d, key, raw[key])
+            except ConfigError as exc:
+                warnings.append(f"ignored {key}={fields[key]!r}: {exc}")
+                order.remove(key)
         try:
-            cfg = cfg.with_changes({key: value})
+            return parse_config(d), warnings
         except ConfigError as exc:
-            warnings.append(f"ignored {key}={fields[key]!r}: {exc}")
-    return cfg, warnings
+            bad = [k for k in order if any(_related(k, path) for path, _ in exc.problems)]
+            if not bad:  # a cross-field problem no single value explains: keep the base
+                warnings.append(f"ignored the query's changes: {exc}")
+                return base, warnings
+            for k in bad:
+                why = "; ".join(m for p, m in exc.problems if _related(k, p))
+                warnings.append(f"ignored {k}={fields[k]!r}: {why}")
+                order.remove(k)
+
+
+def _related(key: str, problem_path: str) -> bool:
+    """Whether a query key (model.conv.0.kernel) is the field a problem names (model.conv[0].kernel)."""
+    norm = problem_path.replace("[", ".").replace("]", "")
+    return bool(norm) and (norm == key or norm.startswith(key + ".") or key.startswith(norm + "."))
