@@ -1,0 +1,256 @@
+"""Compare: fair side-by-side runs of optimizers, regularizers or one setting.
+
+The page only reads widgets and draws: planning, fairness (shared initial weights, the
+same batches), running through the shared job pool and the tables live in
+``bigmodel_core.compare``. ``?view=shot`` (or the toggle) shows a layout without controls
+that fits the comparison on one screen, for slides and the README.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from bigmodel_core import compare as cmp
+from bigmodel_core.presets import load_preset, preset_names
+from bigmodel_core.specs import OPTIMIZERS, ConfigError, ExperimentConfig
+from ui import state
+from ui.figures.compare import PNG_CONFIG, Series, bars_figure, batch_loss_figure, curves_figure
+
+CURRENT = "compare_current"  # the Comparison shown on this page (planned, running or re-opened)
+SHOT = "compare_shot"  # the screenshot layout toggle
+
+pool = state.get_pool()
+owner = state.owner_id()
+comp: cmp.Comparison | None = st.session_state.get(CURRENT)
+shot_mode = st.query_params.get("view") == "shot" or bool(st.session_state.get(SHOT))
+
+
+def series_of(c: cmp.Comparison) -> list[Series]:
+    return [Series(r.name, r.epochs, r.steps, r.batch_losses, r.status) for r in c.runs]
+
+
+def summary_frame(c: cmp.Comparison, compact: bool = False) -> pd.DataFrame:
+    df = pd.DataFrame(cmp.summary_rows(c))
+    if compact:
+        df = df.drop(columns=["epochs", "final val loss"])
+        if not df["message"].astype(bool).any():
+            df = df.drop(columns=["message"])
+    return df
+
+
+def differing(c: cmp.Comparison) -> str:
+    fields = cmp.differing_fields([r.config for r in c.runs])
+    return ", ".join(fields) if fields else "nothing (identical configs)"
+
+
+def status_line(c: cmp.Comparison) -> str:
+    counts: dict[str, int] = {}
+    for r in c.runs:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    return " · ".join(f"{n} {s}" for s, n in counts.items())
+
+
+def start(c: cmp.Comparison) -> None:
+    cmp.submit(c, pool, owner)
+    st.session_state[CURRENT] = c
+    st.session_state.pop("compare_done_seen", None)
+
+
+def finished_once(c: cmp.Comparison) -> None:
+    """One full rerun when the last run ends, so buttons and exports reflect the result."""
+    if c.started and not c.active and st.session_state.get("compare_done_seen") != c.comparison_id:
+        st.session_state["compare_done_seen"] = c.comparison_id
+        st.rerun(scope="app")
+
+
+# --- screenshot layout -----------------------------------------------------------------------------
+def shot_view(c: cmp.Comparison | None) -> None:
+    # no sidebar, header or toolbar; tight padding so the whole comparison fits one screen
+    st.html("<style>[data-testid='stSidebar'],[data-testid='stSidebarCollapsedControl'],"
+            "[data-testid='stHeader'],[data-testid='stToolbar']{display:none !important}"
+            ".block-container, [data-testid='stMainBlockContainer']{padding-top:1rem !important;"
+            "padding-bottom:0.5rem !important}</style>")
+    if c is None:
+        st.info("No comparison in this session yet: start one on the Compare page.")
+    else:
+        live = c.active
+
+        def body() -> None:
+            cmp.refresh(c, pool, owner)
+            title = (c.title or "comparison").strip()
+            st.markdown(f"#### {title[0].upper() + title[1:]}: {len(c.runs)} runs")
+            st.caption(f"**Base:** {cmp.describe_base(c.base)} · **varies:** {differing(c)} · same initial "
+                       "weights where the architecture matches, same batches in the same order · "
+                       "solid = validation, dashed = train (measured during training)")
+            st.plotly_chart(curves_figure(series_of(c), c.task, height=400), width="stretch", config=PNG_CONFIG,
+                            key="compare_shot_curves")
+            st.dataframe(summary_frame(c, compact=True), hide_index=True, width="stretch")
+            finished_once(c)
+
+        st.fragment(body, run_every=1.0 if live else None)()
+    if st.button("Leave the screenshot layout", type="tertiary", key="compare_leave_shot"):
+        st.session_state[SHOT] = False
+        st.query_params.pop("view", None)
+        st.rerun()
+
+
+if shot_mode:
+    shot_view(comp)
+    st.stop()
+
+# --- controls -----------------------------------------------------------------------------------------
+state.show_notice()
+st.title("Compare")
+st.caption("Which optimizer? Does regularization help? Run the options side by side: every run starts from the "
+           "same initial weights (where the architecture matches) and sees the same batches in the same order, "
+           "so only the setting you vary differs.")
+active = comp is not None and comp.active
+
+with st.container(border=True):
+    st.markdown("**1. Base experiment**")
+    c = st.columns([1.3, 2, 1])
+    source = c[0].radio("Start from", ["current experiment", "a preset"], key="compare_source")
+    if source == "a preset":
+        names = preset_names()
+        preset = c[1].selectbox("Preset", names, names.index("quickstart_cnn") if "quickstart_cnn" in names else 0,
+                                key="compare_preset")
+        base: ExperimentConfig = load_preset(preset)
+    else:
+        base = state.get_config()
+        c[1].caption("The experiment from the Build and Train pages.")
+    epochs = c[2].number_input("epochs for every run", 1, 100, int(base.training.epochs), key="compare_epochs")
+    if epochs != base.training.epochs:
+        base = base.with_changes({"training.epochs": int(epochs)})
+    st.caption(f"Base: {cmp.describe_base(base)}")
+    lesson = st.button("Overfitting lesson: 100 training digits, with and without regularization (one click)",
+                       key="compare_lesson", disabled=active, icon=":material/school:")
+
+with st.container(border=True):
+    st.markdown("**2. What varies** (up to 8 runs)")
+    kind = st.radio("What varies", ["optimizer", "regularizer", "one setting"], horizontal=True,
+                    key="compare_kind", label_visibility="collapsed")
+    planned: cmp.Comparison | None = None
+    try:
+        if kind == "optimizer":
+            chosen = st.multiselect("Optimizers", list(OPTIMIZERS), ["sgd", "momentum", "adam"],
+                                    key="compare_optimizers", max_selections=cmp.MAX_RUNS)
+            cols = st.columns(max(1, len(chosen)))
+            choices = [(n, cols[i].number_input(f"{n} lr", 1e-6, 100.0, cmp.DEFAULT_LR[n], format="%g",
+                                                key=f"compare_lr_{n}")) for i, n in enumerate(chosen)]
+            planned = cmp.plan_optimizers(base, choices) if choices else None
+        elif kind == "regularizer":
+            chosen = st.multiselect("Regularizers", list(cmp.REGULARIZERS), ["none", "L2", "dropout", "augmentation"],
+                                    key="compare_regularizers", max_selections=cmp.MAX_RUNS)
+            strong = [n for n in chosen if cmp.REGULARIZERS[n][0] is not None]
+            cols = st.columns(max(1, len(strong)))
+            strengths = {n: cols[i].number_input(n, 0.0, 1000.0, float(cmp.REGULARIZERS[n][0]), format="%g",
+                                                 help=cmp.REGULARIZERS[n][1], key=f"compare_reg_{n}")
+                         for i, n in enumerate(strong)}
+            st.caption("Every run starts from the base with all regularizers off; each adds one.")
+            planned = cmp.plan_regularizers(base, [(n, strengths.get(n)) for n in chosen]) if chosen else None
+        else:
+            c = st.columns([1.2, 1.2, 2])
+            fields = list(cmp.SWEEP_FIELDS) + ["other"]
+            picked = c[0].selectbox("Setting", fields, format_func=lambda f: cmp.SWEEP_FIELDS.get(f, "other field…"),
+                                    key="compare_field")
+            path = c[1].text_input("Dotted config path", "regularization.l1", key="compare_path") \
+                if picked == "other" else picked
+            if picked != "other":
+                c[1].text_input("Dotted config path", picked, disabled=True, key=f"compare_path_{picked}")
+            values_text = c[2].text_input("Values, comma separated", "0.1, 0.01, 0.001", key="compare_values")
+            values = [cmp.parse_value(v) for v in cmp.split_values(values_text) if v]
+            planned = cmp.plan_sweep(base, path, values) if values else None
+    except ConfigError as exc:
+        st.error(f"Cannot plan this comparison: {exc}", icon=":material/error:")
+        planned = None
+
+    if planned is not None:
+        st.markdown("What differs between the planned runs (from their configs):")
+        st.dataframe(pd.DataFrame(planned.differs()), hide_index=True, width="stretch")
+
+b = st.columns([1.3, 1, 1.6, 3])
+go_start = b[0].button("Start comparison", type="primary", disabled=planned is None or active,
+                       key="compare_start", width="stretch")
+if b[1].button("Stop all", disabled=not active, key="compare_stop", width="stretch"):
+    n = cmp.stop(comp, pool, owner)
+    state.notify(f"Stopped {n} run(s) of the comparison.", "warning")
+    st.rerun()
+if b[2].button("Screenshot layout", key="compare_to_shot", icon=":material/photo_camera:", width="stretch",
+               help="A layout without controls that fits the comparison on one screen (or open ?view=shot)"):
+    st.session_state[SHOT] = True
+    st.rerun()
+if active:
+    b[3].caption(f"The server trains {pool.max_workers} run(s) at a time; the others wait in the queue.")
+
+if lesson:
+    start(cmp.overfitting_lesson())
+    st.rerun()
+if go_start and planned is not None:
+    start(planned)
+    st.rerun()
+
+# --- results -----------------------------------------------------------------------------------------
+if comp is None:
+    st.info("Choose what varies and press **Start comparison**, or upload a comparison JSON below.")
+else:
+    st.divider()
+
+    def results() -> None:
+        cmp.refresh(comp, pool, owner)
+        st.subheader((comp.title or "comparison")[0].upper() + (comp.title or "comparison")[1:])
+        st.caption(f"Base: {cmp.describe_base(comp.base)} · varies: {differing(comp)} · {status_line(comp)}")
+        for r in comp.runs:
+            if r.status == "diverged":
+                st.error(f"{r.name} diverged: {r.message}", icon=":material/warning:")
+            elif r.status in ("failed", "lost"):
+                st.error(f"{r.name} {r.status}: {r.message}", icon=":material/error:")
+        log = st.toggle("log-scale loss", key="compare_log")
+        series = series_of(comp)
+        st.plotly_chart(curves_figure(series, comp.task, log_loss=log), width="stretch", config=PNG_CONFIG,
+                        key="compare_curves")
+        st.markdown("**Summary** (best epoch = the epoch of the best validation metric; the train metric is "
+                    "measured during training, with dropout and augmentation on)")
+        frame = summary_frame(comp)
+        st.dataframe(frame, hide_index=True, width="stretch")
+        rows = cmp.summary_rows(comp)
+        unit = cmp.metric_label(comp.task)
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(bars_figure(comp.names, [r[f"best val {unit}"] for r in rows],
+                                    [r[f"train-val gap {unit}"] for r in rows], comp.task),
+                        width="stretch", config=PNG_CONFIG, key="compare_bars")
+        if any(s.steps for s in series):
+            c2.plotly_chart(batch_loss_figure(series, log_y=log), width="stretch", config=PNG_CONFIG,
+                            key="compare_batches")
+        st.markdown("**What differs** (computed by diffing the run configs) and the fairness evidence")
+        differs = pd.DataFrame(comp.differs()).merge(pd.DataFrame(cmp.fairness_rows(comp)), on="run")
+        st.dataframe(differs, hide_index=True, width="stretch")
+        st.caption("Equal digests mean bit-identical initial weights, and identical inputs in the same order "
+                   "for every batch of the first epoch.")
+        finished_once(comp)
+
+    st.fragment(results, run_every=1.0 if active else None)()
+
+    st.markdown("**Export**")
+    e = st.columns(4)
+    e[0].download_button("Table (.csv)", cmp.to_csv(cmp.summary_rows(comp)), file_name="comparison_summary.csv",
+                         mime="text/csv", key="compare_dl_table", width="stretch")
+    e[1].download_button("Curves (.csv)", cmp.to_csv(cmp.curve_rows(comp)), file_name="comparison_curves.csv",
+                         mime="text/csv", key="compare_dl_curves", width="stretch")
+    e[2].download_button("Comparison (.json)", comp.to_json(), file_name=f"{comp.comparison_id}.json",
+                         mime="application/json", key="compare_dl_json", width="stretch",
+                         help="Upload it here later to re-open the comparison")
+    e[3].caption("Figures: the camera icon in each chart's toolbar saves a PNG.")
+
+with st.expander("Re-open a comparison (.json)"):
+    up = st.file_uploader("Comparison JSON", type=["json"], key="compare_upload", disabled=active)
+    if up is not None and st.session_state.get("compare_loaded") != up.file_id:
+        try:
+            loaded = cmp.Comparison.from_json(up.getvalue())
+        except ConfigError as exc:
+            st.error(f"Cannot open {up.name}: {exc}")
+        else:
+            st.session_state["compare_loaded"] = up.file_id
+            st.session_state[CURRENT] = loaded
+            state.notify(f"Opened the comparison {loaded.title or loaded.comparison_id} ({len(loaded.runs)} runs).")
+            st.rerun()

@@ -1,0 +1,145 @@
+"""Runs: every run this session stored (Train, Compare, Fine-tune), to reopen, compare, delete or download."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from bigmodel_core import compare as cmp
+from bigmodel_core.data import dataset_info
+from bigmodel_core.store import StoredRun, StoreError, zip_run
+from ui import state, widgets
+from ui.figures.compare import PNG_CONFIG, Series, curves_figure
+
+SELECTED = "runs_selected"
+
+state.show_notice()
+st.title("Runs")
+store = state.get_store()
+owner = state.owner_id()
+runs = store.list(owner)
+st.caption("Every run this session finished on the Train, Compare and Fine-tune pages (newest first). Runs are "
+           "kept on the server for this session only: download the ones you want to keep.")
+if not runs:
+    st.info("No stored runs yet. Train a model or start a comparison; finished runs appear here.")
+    st.stop()
+
+by_id = {r.run_id: r for r in runs}
+
+
+def metric_of(r: StoredRun) -> str:
+    final = r.summary.get("final") or {}
+    if final.get("val_accuracy") is not None:
+        return f"acc {100 * final['val_accuracy']:.1f}%"
+    if final.get("val_mae") is not None:
+        return f"MAE {final['val_mae']:.4g}"
+    return "–"
+
+
+def title_of(r: StoredRun) -> str:
+    label = r.summary.get("label") or f"{r.config.model.family} on {r.config.data.name}"
+    return f"{label} · {r.summary.get('kind', 'train')} · {r.summary.get('created', '')}"
+
+
+def comparison_of(r: StoredRun) -> str:
+    info = r.summary.get("comparison")
+    return info.get("id", "") if isinstance(info, dict) else ""
+
+
+table = pd.DataFrame([{
+    "created": r.summary.get("created", ""),
+    "kind": r.summary.get("kind", "train"),
+    "label": r.summary.get("label", ""),
+    "dataset": r.config.data.name,
+    "model": r.config.model.family,
+    "optimizer": f"{r.config.optimizer.name} lr={cmp.fmt_value(r.config.optimizer.lr)}",
+    "epochs": r.summary.get("epochs_run"),
+    "status": r.summary.get("status", ""),
+    "final val": metric_of(r),
+    "best epoch": r.summary.get("best_epoch"),
+    "time (s)": r.summary.get("wall_seconds"),
+    "comparison": comparison_of(r),
+    "run id": r.run_id,
+} for r in runs])
+st.dataframe(table, hide_index=True, width="stretch")
+
+# --- selection -------------------------------------------------------------------------------------
+st.session_state[SELECTED] = [i for i in st.session_state.get(SELECTED, []) if i in by_id]
+groups = sorted({comparison_of(r) for r in runs} - {""})
+
+
+def pick_group() -> None:
+    g = st.session_state.get("runs_group")
+    if g:
+        st.session_state[SELECTED] = [r.run_id for r in cmp.comparison_order(runs) if comparison_of(r) == g]
+
+
+c = st.columns([3, 1.2])
+selected: list[str] = c[0].multiselect("Selected runs", list(by_id), key=SELECTED,
+                                       format_func=lambda i: title_of(by_id[i]), max_selections=cmp.MAX_RUNS,
+                                       help=f"Pick up to {cmp.MAX_RUNS} runs to compare, delete or download")
+if groups:
+    c[1].selectbox("Select a whole comparison", [""] + groups, key="runs_group", on_change=pick_group,
+                   format_func=lambda g: g or "…")
+chosen = [by_id[i] for i in selected]
+
+b = st.columns(4)
+if b[0].button("Reopen as current experiment", disabled=len(chosen) != 1, key="runs_reopen", width="stretch",
+               help="Load this run's config into Build and Train"):
+    state.set_config(chosen[0].config)
+    widgets.bump()
+    state.notify(f"Loaded the config of {title_of(chosen[0])} as the current experiment: see Build or Train.")
+    st.rerun()
+if b[1].button("Open in Compare", disabled=not chosen, key="runs_to_compare", width="stretch",
+               help="Show the selected runs side by side on the Compare page"):
+    st.session_state["compare_current"] = cmp.Comparison.from_stored(chosen)
+    st.session_state["compare_shot"] = False
+    try:
+        st.switch_page("pages/compare.py")
+    except Exception:  # noqa: BLE001 - without the app's navigation (tests) stay here
+        state.notify("Opened in the Compare page.")
+        st.rerun()
+with b[2].popover("Delete selected", disabled=not chosen, width="stretch"):
+    st.write(f"Delete {len(chosen)} run(s) for good?")
+    if st.button("Yes, delete", type="primary", key="runs_delete"):
+        for r in chosen:
+            try:
+                store.delete(r.run_id, owner=owner)
+            except StoreError as exc:
+                st.error(str(exc))
+        state.notify(f"Deleted {len(chosen)} run(s).", "warning")
+        st.rerun()
+
+# --- overlay of the selected runs ------------------------------------------------------------------
+if chosen:
+    comp = cmp.Comparison.from_stored(chosen)
+    task = comp.task
+    tasks = {dataset_info(r.config.data.name, image_size=r.config.data.image_size,
+                          seq_len=r.config.data.seq_len).task for r in chosen}
+    if len(tasks) > 1:
+        st.warning("The selected runs mix classification and regression; their metric panels are not comparable.")
+    st.plotly_chart(curves_figure([Series(r.name, r.epochs, status=r.status) for r in comp.runs], task),
+                    width="stretch", config=PNG_CONFIG, key="runs_curves")
+    st.dataframe(pd.DataFrame(cmp.summary_rows(comp)), hide_index=True, width="stretch")
+    if len(chosen) > 1:
+        st.markdown("What differs between their configs:")
+        st.dataframe(pd.DataFrame(comp.differs()), hide_index=True, width="stretch")
+
+# --- details and download ----------------------------------------------------------------------------
+st.subheader("Details")
+detail_id = st.selectbox("Run", selected or list(by_id), format_func=lambda i: title_of(by_id[i]), key="runs_detail")
+run = by_id[detail_id]
+d = st.columns(2)
+d[0].download_button("Download run (.zip)", zip_run(run.path), file_name=f"{run.run_id}.zip",
+                     mime="application/zip", key="runs_download", width="stretch",
+                     help="config.json, metrics.csv, summary.json and model.safetensors")
+d[1].download_button("Download config (.json)", run.config.to_json(), file_name=f"{run.run_id}-config.json",
+                     mime="application/json", key="runs_download_config", width="stretch")
+if run.summary.get("message"):
+    st.caption(run.summary["message"])
+t1, t2, t3 = st.tabs(["Metrics", "Config", "Summary"])
+t1.dataframe(pd.DataFrame(run.metrics), hide_index=True, width="stretch")
+t2.code(run.config.to_json(), language="json")
+t3.code(json.dumps(run.summary, indent=2, default=str), language="json")
