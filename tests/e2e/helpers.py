@@ -69,7 +69,7 @@ def wait_idle(page, timeout: float = 30.0) -> None:
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout * 1000)
 
 
-def wait_for_text(page, text: str, timeout: float = 30.0):
+def wait_for_text(page, text: str, timeout: float = 60.0):
     loc = page.get_by_text(re.compile(re.escape(text)))
     loc.first.wait_for(timeout=timeout * 1000)
     return loc.first

@@ -78,3 +78,14 @@ def test_stop_a_run_midway_and_switch_pages_during_a_run(page, app_url):
     click_button(page, "Stop")
     wait_for_text(page, "Stopped", timeout=30)
     assert page.get_by_role("button", name="Train", exact=True).is_enabled()
+
+
+def test_bad_config_upload_is_refused_and_changes_nothing(page, app_url, tmp_path):
+    open_page(page, app_url + "/build?preset=textbook_cnn")
+    wait_for_text(page, "421,642")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"optimizer": {"lr": -1}, "model": {"family": "cnn", "conv": []}}')
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(bad))
+    wait_for_text(page, "bad.json was not loaded")
+    wait_for_text(page, "optimizer.lr")
+    assert page.get_by_text("421,642").count()
