@@ -236,13 +236,18 @@ def examples_per_class(dataset: Dataset, seed: int = 0) -> dict[int, int]:
 
 
 # --- CNN -------------------------------------------------------------------------------------------
-@torch.no_grad()
 def feature_maps(model: nn.Module, image: torch.Tensor, max_maps: int = MAX_MAPS) -> list[FeatureMaps]:
     """Feature maps of every conv block of ``model`` for one image (C, H, W).
 
     Runs the model as it is (callers pass a :func:`probe_copy`); the hooks are removed
     before returning even if the forward pass fails.
     """
+    return _maps_and_output(model, image, max_maps)[0]
+
+
+@torch.no_grad()
+def _maps_and_output(model: nn.Module, image: torch.Tensor,
+                     max_maps: int = MAX_MAPS) -> tuple[list[FeatureMaps], torch.Tensor]:
     if not isinstance(model, ConvNet):
         raise ProbeError(f"feature maps need a CNN; this model is a {_family_name(model)}")
     if len(model.blocks) == 0:
@@ -262,12 +267,12 @@ def feature_maps(model: nn.Module, image: torch.Tensor, max_maps: int = MAX_MAPS
             if not isinstance(blk.pool, nn.Identity):
                 pool = type(blk.pool).__name__.replace("Pool2d", "").lower()
                 handles.append(blk.pool.register_forward_hook(grab(i + 1, "pool", f"block {i + 1} after {pool} pool")))
-        model(image.unsqueeze(0).to(_device(model)))
+        out = model(image.unsqueeze(0).to(_device(model)))
     finally:
         for h in handles:
             h.remove()
     return [FeatureMaps(b, stage, name, tuple(t.shape[1:]), _np(t[0, :max_maps]))  # type: ignore[arg-type]
-            for b, stage, name, t in captured]
+            for b, stage, name, t in captured], out
 
 
 def first_filters(model: nn.Module, max_maps: int = MAX_MAPS) -> tuple[np.ndarray, int]:
@@ -287,9 +292,9 @@ def _family_name(model: nn.Module) -> str:
 @torch.no_grad()
 def _probe_cnn(model: nn.Module, dataset: Dataset, index: int) -> CNNProbe:
     x = dataset.x_val[index]
-    layers = feature_maps(model, x)
+    layers, out = _maps_and_output(model, x)
     filters, count = first_filters(model)
-    probs = torch.softmax(model(x.unsqueeze(0).to(_device(model))), dim=1)[0]
+    probs = torch.softmax(out, dim=1)[0]
     notes = [f"{fm.name}: showing the first {fm.maps.shape[0]} of {fm.shape[0]} maps" for fm in layers if fm.capped]
     if count > filters.shape[0]:
         notes.append(f"first-layer filters: showing {filters.shape[0]} of {count}")
@@ -640,6 +645,13 @@ def attach(trainer: Trainer, grad_every: int = GRAD_EVERY) -> Trainer:
 def make_trainer(job: Job) -> Trainer:
     """The job pool's default trainer with probes attached: ``Job(make_trainer=make_trainer, ...)``."""
     return attach(Trainer(job.config, control=job.control, init_state=job.init_state))
+
+
+def probes_for_trainer(trainer: Trainer, index: int = 0, epoch: int | None = None) -> ProbeResult:
+    """On-demand probes of a live or finished trainer's current weights (a copy), with its gradient log."""
+    state = _STATE.get(trainer)
+    return compute_probes(trainer.model, trainer.dataset, spec=trainer.config.model, index=index, epoch=epoch,
+                          grad_log=trainer.grad_norms.copy(), start_weights=state.start_weights if state else None)
 
 
 def request_index(job: Job, index: int) -> None:

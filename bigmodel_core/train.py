@@ -223,7 +223,10 @@ class GradNormLog:
             self._stride *= 2
 
     def copy(self) -> dict[str, Any]:
-        return {"steps": list(self.steps), "norms": {k: list(v) for k, v in self.norms.items()}}
+        """A consistent copy, safe to take from another thread while the trainer records."""
+        steps, norms = list(self.steps), {k: list(v) for k, v in list(self.norms.items())}
+        n = min([len(steps), *(len(v) for v in norms.values())])
+        return {"steps": steps[:n], "norms": {k: v[:n] for k, v in norms.items()}}
 
 
 @dataclass
