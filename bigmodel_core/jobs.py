@@ -5,25 +5,33 @@ a FIFO queue and can see their position. Each :class:`Job` belongs to an owner (
 browser session): every lookup is by (owner, job id), so nobody can see or stop another
 person's job. Workers never touch the UI; the page polls :meth:`Job.snapshot`. A job no
 page has polled for ``idle_stop_seconds`` is stopped (its tab was closed).
+
+Opt-in monitoring: with ``BIGMODEL_STATS_FILE=/path/stats.json`` in the environment (or
+``stats_file=``) the pool rewrites that file (atomically) whenever a job starts or ends, with
+``running``, ``peak_running``, ``queued``, ``max_workers``, ``pid`` and ``time``, so a load
+test or an operator can check the concurrency cap from outside the server process.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
+import os
 import secrets
 import threading
 import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
 from .limits import current_limits
 from .specs import ExperimentConfig
-from .store import RunStore, StoreError, history_rows
+from .store import RunStore, StoreError, atomic_write_text, history_rows
 from .train import BatchEnd, Control, EpochEnd, RunEnd, Trainer, device_label
 
 MAX_POINTS = 4000  # per-batch points kept per job; older points are thinned, never invented
@@ -180,7 +188,7 @@ class JobPool:
 
     def __init__(self, max_workers: int | None = None, store: RunStore | None = None,
                  threads_per_job: int | None = None, idle_stop_seconds: float | None = None,
-                 watchdog_interval: float = 5.0):
+                 watchdog_interval: float = 5.0, stats_file: str | os.PathLike | None = None):
         lim = current_limits()
         self.max_workers = max_workers or lim.max_concurrent_jobs
         self.threads_per_job = threads_per_job or lim.threads_per_job
@@ -194,6 +202,9 @@ class JobPool:
         self._wake = threading.Condition(self._lock)
         self._closed = False
         self.peak_running = 0
+        stats_file = stats_file or os.environ.get("BIGMODEL_STATS_FILE") or None
+        self.stats_file = Path(stats_file) if stats_file else None
+        self._stats_lock = threading.Lock()
         # torch's intra-op thread count is process-wide: set it once so that the running
         # jobs together use about the machine's cores instead of each grabbing all of them
         torch.set_num_threads(self.threads_per_job)
@@ -214,13 +225,17 @@ class JobPool:
             self._jobs[job.job_id] = job
             self._queue.append(job)
             self._wake.notify()
+        self._write_stats()
         return job
 
     def get(self, owner: str, job_id: str) -> Job | None:
         """The job if it exists and belongs to ``owner``; None otherwise (no hint which)."""
         with self._lock:
             job = self._jobs.get(job_id)
-        return job if job is not None and secrets.compare_digest(job.owner, owner) else None
+        if job is None or not isinstance(owner, str):
+            return None
+        # compared as bytes: compare_digest refuses non-ASCII str, and a lookup must never raise
+        return job if secrets.compare_digest(job.owner.encode(), owner.encode()) else None
 
     def jobs_of(self, owner: str) -> list[Job]:
         with self._lock:
@@ -273,6 +288,12 @@ class JobPool:
 
     # --- workers -----------------------------------------------------------------------------
     def _next(self) -> Job | None:
+        job = self._take()
+        if job is not None:
+            self._write_stats()
+        return job
+
+    def _take(self) -> Job | None:
         with self._lock:
             while not self._closed:
                 while self._queue:
@@ -295,6 +316,21 @@ class JobPool:
                 with self._lock:
                     self._running.discard(job.job_id)
                     self._trim_finished(job.owner)
+                self._write_stats()
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {"running": len(self._running), "peak_running": self.peak_running, "queued": len(self._queue),
+                    "max_workers": self.max_workers, "pid": os.getpid(), "time": time.time()}
+
+    def _write_stats(self) -> None:
+        if self.stats_file is None:
+            return
+        try:
+            with self._stats_lock:  # one writer at a time, so the file never goes back to older counts
+                atomic_write_text(self.stats_file, json.dumps(self.stats()))
+        except OSError:
+            pass  # monitoring must never break training
 
     def _trim_finished(self, owner: str, keep: int = 40) -> None:
         done = sorted((j for j in self._jobs.values() if j.owner == owner and j.status in FINISHED),

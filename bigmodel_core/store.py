@@ -27,7 +27,8 @@ from safetensors.torch import load_file
 from .specs import ExperimentConfig, parse_config
 
 METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "train_metric", "val_metric", "lr", "seconds")
-_RUN_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{5,63}$")
+_RUN_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{5,63}\Z")  # \Z, not $: $ also matches before a final newline
+_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
 
 
 class StoreError(OSError):
@@ -88,6 +89,10 @@ def save_weights_bytes(state: dict[str, torch.Tensor]) -> bytes:
 def write_run(run_dir: Path, config: ExperimentConfig, rows: list[dict[str, Any]], summary: dict[str, Any],
               state: dict[str, torch.Tensor] | None, extra_files: dict[str, bytes] | None = None) -> Path:
     """Write a complete run folder; summary.json goes last so readers never see half a run."""
+    for name in extra_files or {}:
+        # extra file names become paths: only plain names, so none can land outside the run folder
+        if not _FILE_NAME.match(name) or name == "summary.json":
+            raise StoreError(f"invalid file name {name!r} for a run file")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.json", config.to_json())
@@ -170,10 +175,12 @@ class RunStore:
             if not d.is_dir() or not _RUN_ID.match(d.name) or not (d / "summary.json").exists():
                 continue
             try:
+                # the small summary first: other people's runs are skipped without parsing their
+                # configs and metrics, so listing stays quick on a server many people share
+                if owner is not None and json.loads((d / "summary.json").read_text()).get("owner") != owner:
+                    continue
                 run = self.load(d.name)
             except Exception:  # noqa: BLE001 - a damaged folder is skipped, not fatal to the listing
-                continue
-            if owner is not None and run.summary.get("owner") != owner:
                 continue
             runs.append(run)
         return runs
