@@ -7,6 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+from bigmodel_core import probes
 from bigmodel_core.data import build_dataset, dataset_info
 from bigmodel_core.jobs import Job
 from bigmodel_core.models import SpecError, infer_layers
@@ -14,6 +15,7 @@ from bigmodel_core.specs import ConfigError, parse_config
 from bigmodel_core.store import save_weights_bytes
 from ui import state, widgets
 from ui.figures.training import PNG_CONFIG, image_gallery, loss_figure, metric_figure, sequence_gallery
+from ui.inspect import render_inspect
 from ui.lesson_hooks import advanced_hidden, lesson_banner
 
 state.show_notice()
@@ -109,15 +111,9 @@ if design_error:
     st.page_link("pages/build.py", label="Go to Build", icon=":material/construction:")
 
 if start:
-    hooks = []
-    try:
-        from bigmodel_core.probes import epoch_hook
-    except ModuleNotFoundError:
-        pass
-    else:
-        hooks.append(epoch_hook)
+    # probes (feature maps, gates, gradients) ride along: measured once per epoch on a copy
     job = pool.submit(Job(cfg, owner=owner, kind="train", label=f"{cfg.model.family} on {cfg.data.name}",
-                          epoch_hooks=hooks))
+                          make_trainer=probes.make_trainer, epoch_hooks=[probes.epoch_hook]))
     st.session_state[state.TRAIN_JOB] = job.job_id
     st.session_state["_train_clicked"] = time.perf_counter()
     st.rerun()
@@ -204,11 +200,7 @@ if job is not None and job.status in ("completed", "stopped", "diverged") and jo
         st.caption(" · ".join(f"{k} {v:.4f}" for k, v in fin.items() if isinstance(v, (int, float)))
                    + f" · {snap.summary['params']:,} parameters · {snap.summary['wall_seconds']:.1f} s")
 
-try:
-    from ui.inspect import render_inspect
-except ModuleNotFoundError:
-    render_inspect = None
-if render_inspect is not None and job is not None:
+if job is not None:
     st.divider()
     render_inspect(job)
 
