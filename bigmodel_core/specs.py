@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -24,6 +25,7 @@ SCHEDULES: tuple[str, ...] = ScheduleName.__args__  # type: ignore[attr-defined]
 Family = Literal["cnn", "rnn", "lstm", "gru"]
 FAMILIES: tuple[str, ...] = ("cnn", "rnn", "lstm", "gru")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+MAX_SHOWN_PROBLEMS = 20  # a ConfigError's text lists this many problems; .problems keeps all
 
 
 class ConfigError(ValueError):
@@ -31,11 +33,21 @@ class ConfigError(ValueError):
 
     def __init__(self, problems: list[tuple[str, str]]):
         self.problems = problems
-        super().__init__("; ".join(f"{path}: {msg}" if path else msg for path, msg in problems))
+        # the text stays readable even when hostile input produces thousands of problems
+        shown = [f"{path}: {msg}" if path else msg for path, msg in problems[:MAX_SHOWN_PROBLEMS]]
+        if len(problems) > MAX_SHOWN_PROBLEMS:
+            shown.append(f"and {len(problems) - MAX_SHOWN_PROBLEMS} more problems")
+        super().__init__("; ".join(shown))
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def _brief(value: Any, limit: int = 60) -> str:
+    """repr() of a value from the user, cut short: a message must not echo a huge input back."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
 
 
 def _finite(v: float) -> float:
@@ -58,7 +70,7 @@ class DataSpec(_Strict):
         from .data import DATASET_NAMES
 
         if v not in DATASET_NAMES:
-            raise ValueError(f"unknown dataset {v!r}; choose one of: {', '.join(DATASET_NAMES)}")
+            raise ValueError(f"unknown dataset {_brief(v)}; choose one of: {', '.join(DATASET_NAMES)}")
         return v
 
     @field_validator("train_size")
@@ -92,6 +104,9 @@ class DataSpec(_Strict):
             )
         if self.augment and info.kind != "image":
             raise ValueError(f"augment works on image datasets only; {self.name} is a sequence dataset")
+        cap = current_limits().max_seq_len
+        if info.kind == "sequence" and info.input_shape[0] > cap:
+            raise ValueError(f"seq_len {info.input_shape[0]} is above the limit of {cap} steps")
         return self
 
 
@@ -232,8 +247,8 @@ class TrainingSpec(_Strict):
     @field_validator("device")
     @classmethod
     def _device(cls, v: str) -> str:
-        if v not in DEVICES and not v.startswith("cuda:"):
-            raise ValueError(f"unknown device {v!r}; choose one of: {', '.join(DEVICES)} (or cuda:N)")
+        if v not in DEVICES and not re.fullmatch(r"cuda:\d{1,2}", v):
+            raise ValueError(f"unknown device {_brief(v)}; choose one of: {', '.join(DEVICES)} (or cuda:N)")
         return v
 
 
@@ -263,6 +278,7 @@ class ExperimentConfig(_Strict):
         if info.task == "regression" and self.regularization.label_smoothing > 0:
             raise ValueError(
                 f"regularization.label_smoothing applies to classification; {self.data.name!r} is regression")
+        _check_batchnorm_batches(self, info)
         return self
 
     # --- conveniences -------------------------------------------------------------------
@@ -280,6 +296,29 @@ class ExperimentConfig(_Strict):
         return parse_config(d)
 
 
+def _check_batchnorm_batches(cfg: ExperimentConfig, info: Any) -> None:
+    """Batch norm over a 1x1 feature map cannot train on a batch of one sample (one value per
+    channel has no variance); say so up front instead of failing in the middle of an epoch."""
+    if cfg.model.family != "cnn" or not any(b.batchnorm for b in cfg.model.conv):
+        return
+    bs, n = cfg.training.batch_size, cfg.data.train_size
+    last = n % bs or min(bs, n)
+    if min(bs, n, last) > 1:
+        return
+    from .models import SpecError, infer_layers
+
+    try:
+        rows = infer_layers(cfg.model, info)
+    except SpecError:
+        return  # an infeasible design is reported by infer_layers where it is used
+    for r in rows:
+        if r.kind == "batchnorm" and r.out_shape[1:] == (1, 1):
+            raise ValueError(
+                f"{r.block} batchnorm sees a 1x1 feature map, so every training batch needs at least 2 samples, "
+                f"but train_size {n} with batch_size {bs} gives a batch of 1; change training.batch_size or "
+                "data.train_size")
+
+
 def set_path(d: dict[str, Any], path: str, value: Any) -> None:
     """Set ``d[a][b][c] = value`` for ``path == "a.b.c"``; list items by index ("model.conv.0.channels")."""
     parts = path.split(".")
@@ -292,7 +331,7 @@ def set_path(d: dict[str, Any], path: str, value: Any) -> None:
         node[idx] = value
     elif isinstance(node, dict):
         if last not in node:
-            raise ConfigError([(path, f"unknown field {last!r}; known here: {', '.join(node)}")])
+            raise ConfigError([(path, f"unknown field {_brief(last)}; known here: {', '.join(node)}")])
         node[last] = value
     else:
         raise ConfigError([(path, "is not a field that can be set")])
@@ -310,7 +349,7 @@ def _index(node: list, part: str, path: str) -> int:
     try:
         idx = int(part)
     except ValueError:
-        raise ConfigError([(path, f"{part!r} is not a list index")]) from None
+        raise ConfigError([(path, f"{_brief(part)} is not a list index")]) from None
     if not 0 <= idx < len(node):
         raise ConfigError([(path, f"index {idx} is out of range (0..{len(node) - 1})")])
     return idx
@@ -321,7 +360,7 @@ def _child(node: Any, part: str, path: str) -> Any:
         return node[_index(node, part, path)]
     if isinstance(node, dict):
         if part not in node:
-            raise ConfigError([(path, f"unknown field {part!r}; known here: {', '.join(node)}")])
+            raise ConfigError([(path, f"unknown field {_brief(part)}; known here: {', '.join(node)}")])
         return node[part]
     raise ConfigError([(path, "is not a section with fields")])
 
@@ -382,10 +421,10 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
         if kind == "extra_forbidden":
             parent = _section_model(loc[:-1])
             allowed = _allowed_keys(parent)
-            msg = f"unknown key {loc[-1]!r}" + (f"; allowed keys: {allowed}" if allowed else "")
+            msg = f"unknown key {_brief(loc[-1])}" + (f"; allowed keys: {allowed}" if allowed else "")
         elif kind == "union_tag_invalid":
             got = err["input"].get("family") if isinstance(err["input"], dict) else err["input"]
-            msg = f"unknown model family {got!r}; choose one of: {', '.join(FAMILIES)}"
+            msg = f"unknown model family {_brief(got)}; choose one of: {', '.join(FAMILIES)}"
         elif kind == "union_tag_not_found":
             msg = f"missing 'family'; choose one of: {', '.join(FAMILIES)}"
         else:
@@ -393,7 +432,7 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
             if msg.startswith("Value error, "):
                 msg = msg[len("Value error, ") :]
             if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "literal_error"):
-                msg = f"{msg} (got {err['input']!r})"
+                msg = f"{msg} (got {_brief(err['input'])})"
         problems.append((_loc_to_path(loc), msg))
     return problems
 
@@ -414,12 +453,27 @@ def parse_config(raw: str | bytes | dict[str, Any] | ExperimentConfig) -> Experi
             raise ConfigError([("", f"not valid JSON: {exc}")]) from None
     if not isinstance(raw, dict):
         raise ConfigError([("", f"a config must be a JSON object, not {type(raw).__name__}")])
+    _check_size(raw)
     try:
         return ExperimentConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_problems(exc)) from None
     except RecursionError:
         raise ConfigError([("", "config is nested too deeply")]) from None
+
+
+def _check_size(raw: dict[str, Any]) -> None:
+    """A dict (from a URL, an upload or code) meets the same size limit as JSON text, so a huge
+    list or thousands of keys are refused at once instead of keeping a server thread busy."""
+    limit = current_limits().max_config_bytes
+    try:
+        size = len(json.dumps(raw, default=str))
+    except RecursionError:
+        raise ConfigError([("", "config is nested too deeply")]) from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError([("", f"config cannot be read as JSON: {exc}")]) from None
+    if size > limit:
+        raise ConfigError([("", f"config is {size:,} bytes as JSON; the limit is {limit:,}")])
 
 
 def json_schema() -> dict[str, Any]:

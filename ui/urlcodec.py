@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
+from bigmodel_core.limits import current_limits
 from bigmodel_core.presets import load_preset, preset_names
 from bigmodel_core.specs import ConfigError, ExperimentConfig, parse_config, set_path
 
 DEFAULT_PRESET = "quickstart_cnn"
 RESERVED = {"preset", "lesson", "view", "run", "embed"}
+MAX_KEY_CHARS = 200  # the longest real dotted path is far shorter
 
 
 def _flatten(value: Any, base: Any, path: str, out: dict[str, Any]) -> None:
@@ -42,8 +44,13 @@ def config_to_query(cfg: ExperimentConfig, base: str = DEFAULT_PRESET) -> dict[s
 def _parse_value(raw: str) -> Any:
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, ValueError):
+    except (json.JSONDecodeError, ValueError, RecursionError):  # a deeply nested value stays a plain string
         return raw
+
+
+def _shown(raw: str, limit: int = 80) -> str:
+    """A query value as quoted in a warning, cut short so a hostile URL cannot flood the page."""
+    return repr(raw) if len(raw) <= limit else repr(raw[:limit]) + f"... ({len(raw):,} characters)"
 
 
 def config_from_query(params: Mapping[str, str]) -> tuple[ExperimentConfig | None, list[str]]:
@@ -54,8 +61,13 @@ def config_from_query(params: Mapping[str, str]) -> tuple[ExperimentConfig | Non
     if name is None and not fields:
         return None, warnings
     if name is not None and name not in preset_names():
-        warnings.append(f"ignored preset={name!r}: unknown preset; choose one of: {', '.join(preset_names())}")
+        warnings.append(f"ignored preset={_shown(name)}: unknown preset; choose one of: {', '.join(preset_names())}")
         name = None
+    limit = current_limits().max_config_bytes
+    for key in [k for k, v in fields.items() if len(k) > MAX_KEY_CHARS or len(v) > limit]:
+        # an oversized field is dropped on its own, so the sensible fields next to it still apply
+        warnings.append(f"ignored {_shown(key)}={_shown(fields.pop(key))}: longer than the limit "
+                        f"({MAX_KEY_CHARS} characters for a name, {limit:,} for a value)")
     base = load_preset(name or DEFAULT_PRESET)
     raw = {k: _parse_value(v) for k, v in fields.items()}
     # structural fields first (family, whole lists) so that dotted paths into them resolve
@@ -66,7 +78,7 @@ def config_from_query(params: Mapping[str, str]) -> tuple[ExperimentConfig | Non
             try:
                 set_path(d, key, raw[key])
             except ConfigError as exc:
-                warnings.append(f"ignored {key}={fields[key]!r}: {exc}")
+                warnings.append(f"ignored {key}={_shown(fields[key])}: {exc}")
                 order.remove(key)
         try:
             return parse_config(d), warnings
@@ -77,7 +89,7 @@ def config_from_query(params: Mapping[str, str]) -> tuple[ExperimentConfig | Non
                 return base, warnings
             for k in bad:
                 why = "; ".join(m for p, m in exc.problems if _related(k, p))
-                warnings.append(f"ignored {k}={fields[k]!r}: {why}")
+                warnings.append(f"ignored {k}={_shown(fields[k])}: {why}")
                 order.remove(k)
 
 
