@@ -156,11 +156,9 @@ def _csv(df: pd.DataFrame, label: str, name: str, index: bool = False) -> None:
 
 def _body(source: Snapshot | StoredRun, trainer: Trainer | None, job: Job | None = None) -> None:
     st.header("Inside the model")
-    if isinstance(source, Snapshot) and source.status == "queued":
-        st.caption("Feature maps, states, gates and gradients appear here after the first epoch.")
-        return
-    if isinstance(source, Snapshot) and not source.epochs and trainer is None:
-        st.caption("Nothing to inspect yet: the run ended before its first epoch.")
+    if isinstance(source, Snapshot) and not source.epochs and (trainer is None or source.status == "queued"):
+        st.caption("Nothing to inspect: the run ended before its first epoch." if source.finished else
+                   "Feature maps, states, gates and gradients appear here after the first epoch.")
         return
     try:
         ds = _dataset(source, trainer)

@@ -33,6 +33,7 @@ def test_mosaic_tiles_maps_with_gaps_and_optional_per_map_scaling():
     zm, _, rawm = figs.mosaic(maps, per_map=True)
     assert np.nanmin(zm[:2, 4:]) == 0.0 and np.nanmax(zm[:2, 4:]) == 1.0  # map 2 stretched to 0..1
     assert np.array_equal(rawm[:2, 4:], maps[1])
+    assert (zm[:2, :3] == 0).all()  # a flat map (a dead ReLU channel) stays dark instead of mid-scale
 
 
 def test_feature_map_figures_share_one_scale_per_layer_or_one_per_map(cnn_result):

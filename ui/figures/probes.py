@@ -70,7 +70,7 @@ def mosaic(maps: np.ndarray, per_map: bool = False, cols: int | None = None,
         shown = m
         if per_map:
             lo, hi = float(m.min()), float(m.max())
-            shown = (m - lo) / (hi - lo) if hi > lo else np.full_like(m, 0.5)
+            shown = (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)  # a flat (often dead) map stays dark
         sl = (slice(r * (h + gap), r * (h + gap) + h), slice(q * (w + gap), q * (w + gap) + w))
         z[sl], raw[sl], number[sl] = shown, m, k + 1
     return z, number, raw
@@ -265,8 +265,9 @@ def prediction_scatter_figure(predictions: np.ndarray, targets: np.ndarray, mae:
 def grad_norms_figure(steps: Sequence[int], norms: Mapping[str, Sequence[float]]) -> go.Figure:
     """Per-layer gradient L2 norms over training on a log scale (vanishing gradients sink)."""
     fig = go.Figure()
+    mode = "lines" if len(steps) > 40 else "lines+markers"  # a short run has only a few measurements
     for k, (name, values) in enumerate(norms.items()):
-        fig.add_trace(go.Scatter(x=list(steps), y=list(values), mode="lines", name=name,
+        fig.add_trace(go.Scatter(x=list(steps), y=list(values), mode=mode, name=name,
                                  line=dict(color=LINE_COLORS[k % len(LINE_COLORS)], width=1.5)))
     fig.update_xaxes(title="step (batches)")
     fig.update_yaxes(title="gradient L2 norm", type="log", exponentformat="power")
@@ -301,8 +302,10 @@ def weight_hist_figure(hists: Sequence[WeightHistogram], cols: int = 3) -> go.Fi
                                  legendgroup="start", showlegend=k == 0), row=r + 1, col=c + 1)
         fig.add_trace(go.Bar(x=centres, y=h.now, width=width, name="now", marker_color=NOW_COLOR,
                              legendgroup="now", showlegend=k == 0), row=r + 1, col=c + 1)
-    fig.update_layout(barmode="overlay", bargap=0)
-    return _layout(fig, "Weight histograms per layer: start and now", height=120 + 200 * rows)
+    fig = _layout(fig, "Weight histograms per layer: start (grey) and now (blue)", height=140 + 200 * rows)
+    fig.update_layout(barmode="overlay", bargap=0, margin=dict(l=10, r=10, t=70, b=40),
+                      legend=dict(orientation="h", yanchor="top", y=-0.04 * (3 / (rows + 2)), x=0))
+    return fig
 
 
 def confusion_figure(matrix: np.ndarray, class_names: Sequence[str]) -> go.Figure:
@@ -310,7 +313,9 @@ def confusion_figure(matrix: np.ndarray, class_names: Sequence[str]) -> go.Figur
     names = list(class_names) or [str(k) for k in range(len(matrix))]
     total = int(matrix.sum())
     acc = np.trace(matrix) / max(1, total)
-    fig = go.Figure(go.Heatmap(z=matrix, x=names, y=names, colorscale="Blues", texttemplate="%{z}", name="confusion",
+    # a plain list (not a typed array) so the browser holds the counts as numbers
+    fig = go.Figure(go.Heatmap(z=matrix.tolist(), x=names, y=names, colorscale="Blues", texttemplate="%{z}",
+                               name="confusion",
                                hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
                                colorbar=dict(title="count", thickness=12)))
     fig.update_xaxes(title="predicted", type="category", side="bottom")
