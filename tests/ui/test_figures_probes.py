@@ -77,7 +77,7 @@ def test_hidden_state_and_gate_figures(seq_result):
         assert figs.hidden_state_figure(tr, "cell").data[0].z.shape == (4, 10)
     else:
         assert [t.name for t in g.data] == ["reset gate r_t", "update gate z_t", "candidate n_t"]
-        assert "h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}" in g.layout.annotations[-1].text
+        assert "h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}" in g.layout.title.subtitle.text
         with pytest.raises(ValueError, match="only LSTMs have a cell state"):
             figs.hidden_state_figure(tr, "cell")
     assert [t.coloraxis for t in g.data].count("coloraxis2") == 1  # the tanh candidate has its own scale

@@ -38,8 +38,10 @@ def png_config(filename: str) -> dict:
 
 
 def _layout(fig: go.Figure, title: str, height: int = 340) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50, b=10), template="plotly_white",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    # the title sits at the very top and a horizontal legend just above the plot, so they never overlap
+    fig.update_layout(title=dict(text=title, y=0.99, yanchor="top", yref="container"), height=height,
+                      margin=dict(l=10, r=10, t=70, b=10), template="plotly_white",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0))
     return fig
 
 
@@ -199,11 +201,10 @@ def gates_figure(trace: RNNTrace, family: str) -> go.Figure:
     family_name = {"lstm": "LSTM", "gru": "GRU"}.get(family, family)
     title = f"{family_name} gates, {trace.label}"
     caption = GRU_CONVENTION if family == "gru" else LSTM_EQUATIONS if family == "lstm" else ""
-    if caption:
-        fig.add_annotation(text=caption, xref="paper", yref="paper", x=0, y=-0.02, yanchor="top", showarrow=False,
-                           font=dict(size=11), align="left")
     fig = _layout(fig, title, height=130 + 150 * len(names))
-    fig.update_layout(margin=dict(l=10, r=10, t=60, b=60))
+    if caption:
+        # in the figure itself, so a downloaded PNG says which convention it shows
+        fig.update_layout(title_subtitle_text=caption, title_subtitle_font_size=11, margin_t=80)
     return fig
 
 
@@ -215,7 +216,7 @@ def gate_means_figure(trace: RNNTrace, family: str) -> go.Figure:
         fig.add_trace(go.Scatter(x=trace.steps, y=v.mean(axis=1), mode="lines", name=titles.get(g, g),
                                  line=dict(color=LINE_COLORS[k % len(LINE_COLORS)])))
     fig.update_xaxes(title="time step")
-    fig.update_yaxes(title="mean over units")
+    fig.update_yaxes(title="mean over units", range=[-1.05, 1.05])
     return _layout(fig, f"Mean gate activation, {trace.label}", height=300)
 
 
@@ -302,9 +303,10 @@ def weight_hist_figure(hists: Sequence[WeightHistogram], cols: int = 3) -> go.Fi
                                  legendgroup="start", showlegend=k == 0), row=r + 1, col=c + 1)
         fig.add_trace(go.Bar(x=centres, y=h.now, width=width, name="now", marker_color=NOW_COLOR,
                              legendgroup="now", showlegend=k == 0), row=r + 1, col=c + 1)
-    fig = _layout(fig, "Weight histograms per layer: start (grey) and now (blue)", height=140 + 200 * rows)
-    fig.update_layout(barmode="overlay", bargap=0, margin=dict(l=10, r=10, t=70, b=40),
-                      legend=dict(orientation="h", yanchor="top", y=-0.04 * (3 / (rows + 2)), x=0))
+    height = 150 + 200 * rows
+    fig = _layout(fig, "Weight histograms per layer: start (grey) and now (blue)", height=height)
+    fig.update_layout(barmode="overlay", bargap=0, margin=dict(l=10, r=10, t=80, b=50),
+                      legend=dict(orientation="h", yanchor="top", y=-30 / (height - 130), x=0))
     return fig
 
 
