@@ -472,7 +472,7 @@ def _cnn_model(spec: CNNSpec, cfg: ExperimentConfig) -> str:
         if block.stride != 1:
             args.append(f"stride={block.stride}")
         if pad != 0:
-            args.append(f"padding={pad!r}")
+            args.append(f"padding={json.dumps(pad)}")
         feats.append(f"nn.Conv2d({', '.join(args)}),")
         if block.batchnorm:
             feats.append(f"nn.BatchNorm2d({block.channels}),")
@@ -864,7 +864,8 @@ def export_script(config: ExperimentConfig, filename: str = "train.py") -> str:
                       "sequential_digits": " and scikit-learn (its bundled digits)"}.get(cfg.data.name, "")
     doc = (f'"""{_title(cfg)}\n\n'
            "Exported from the bigmodel playground: the same data, model, initial weights, optimizer and data\n"
-           f"order as the playground's run, so on CPU it prints the same metrics. Needs only {deps}.\n\n"
+           "order as the playground's run, so on CPU it prints the same metrics.\n"
+           f"Needs only {deps}.\n\n"
            + "\n".join(usage) + '\n"""\n')
     schedule = _schedule_code(cfg)
     sections = [
