@@ -240,6 +240,7 @@ class CompareRun:
     init: str = ""  # how the initial weights relate to the shared ones
     init_sha: str | None = None
     data_sha: str | None = None
+    order_sha: str | None = None
     # live-only (not saved in the JSON)
     queue_position: int | None = None
     progress: float = 0.0
@@ -254,7 +255,8 @@ class CompareRun:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "config": self.config.to_dict(), "status": self.status,
                 "message": self.message, "epochs": self.epochs, "summary": self.summary,
-                "run_id": self.run_id, "init": self.init, "init_sha": self.init_sha, "data_sha": self.data_sha}
+                "run_id": self.run_id, "init": self.init, "init_sha": self.init_sha, "data_sha": self.data_sha,
+                "order_sha": self.order_sha}
 
 
 @dataclass
@@ -331,7 +333,8 @@ class Comparison:
                 message=str(r.get("message") or ""), epochs=_epoch_rows(r.get("epochs"), where),
                 summary=r.get("summary") if isinstance(r.get("summary"), dict) else None,
                 run_id=r.get("run_id") if isinstance(r.get("run_id"), str) else None, init=str(r.get("init") or ""),
-                init_sha=_opt_str(r.get("init_sha")), data_sha=_opt_str(r.get("data_sha"))))
+                init_sha=_opt_str(r.get("init_sha")), data_sha=_opt_str(r.get("data_sha")),
+                order_sha=_opt_str(r.get("order_sha"))))
         return cls(base=base, runs=runs, title=str(data.get("title") or "")[:200],
                    comparison_id=str(data.get("id") or f"cmp-{secrets.token_hex(5)}")[:64],
                    created=str(data.get("created") or ""))
@@ -351,7 +354,8 @@ class Comparison:
                                    message=str(s.summary.get("message") or ""),
                                    epochs=[{k: v for k, v in row.items() if k in METRIC_COLUMNS} for row in s.metrics],
                                    summary=s.summary, run_id=s.run_id, init=str(info.get("init") or ""),
-                                   init_sha=info.get("init_sha"), data_sha=info.get("data_sha")))
+                                   init_sha=_opt_str(info.get("init_sha")), data_sha=_opt_str(info.get("data_sha")),
+                                   order_sha=_opt_str(info.get("order_sha"))))
         return cls(base=configs[0], runs=runs, title=title)
 
 
@@ -594,8 +598,12 @@ def initial_states(comp: Comparison) -> list[InitPlan]:
 
 
 class CompareTrainer(Trainer):
-    """A Trainer that records what fairness needs: a digest of its initial weights and of the
-    inputs of every first-epoch training batch, and tags its summary with the comparison."""
+    """A Trainer that records what fairness needs and tags its summary with the comparison.
+
+    Digests: of the initial weights; of the first epoch's batches as the model sees them
+    (``data_sha``: inputs after augmentation, and the batch boundaries); and of the order
+    (``order_sha``: the targets of every batch), which stays equal for augmented runs.
+    """
 
     def __init__(self, config: ExperimentConfig, *, comparison_id: str = "", name: str = "", index: int = 0,
                  init_note: str = "", **kwargs: Any):
@@ -603,8 +611,10 @@ class CompareTrainer(Trainer):
         self.comparison_id, self.name, self.index, self.init_note = comparison_id, name, index, init_note
         self.init_sha = state_sha(self.model.state_dict())
         self.data_sha: str | None = None
+        self.order_sha: str | None = None
         self.first_batch: torch.Tensor | None = None
         self._digest = hashlib.sha256()
+        self._order = hashlib.sha256()
         self._hook = self.model.register_forward_pre_hook(self._see_batch)
 
     def _see_batch(self, module: nn.Module, args: tuple[Any, ...]) -> None:
@@ -615,11 +625,18 @@ class CompareTrainer(Trainer):
             self._digest.update(repr(tuple(x.shape)).encode())  # batch boundaries count, not only the order
             self._digest.update(x.cpu().contiguous().numpy().tobytes())
 
+    def loss_fn(self, out: torch.Tensor, y: torch.Tensor, smoothing: float | None = None) -> torch.Tensor:
+        if self._hook is not None and self.model.training:
+            self._order.update(repr(tuple(y.shape)).encode())
+            self._order.update(y.detach().cpu().contiguous().numpy().tobytes())
+        return super().loss_fn(out, y, smoothing)
+
     def _seal(self) -> None:
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
             self.data_sha = self._digest.hexdigest()[:12]
+            self.order_sha = self._order.hexdigest()[:12]
 
     def run(self) -> Iterator[Event]:
         for ev in super().run():
@@ -630,7 +647,7 @@ class CompareTrainer(Trainer):
     def summary(self) -> dict[str, Any]:
         s = super().summary()
         s["comparison"] = {"id": self.comparison_id, "name": self.name, "index": self.index, "init": self.init_note,
-                           "init_sha": self.init_sha, "data_sha": self.data_sha}
+                           "init_sha": self.init_sha, "data_sha": self.data_sha, "order_sha": self.order_sha}
         return s
 
 
@@ -645,6 +662,7 @@ def _make_trainer(job: Job) -> Trainer:
 def _after_epoch(job: Job, trainer: Trainer, ev: EpochEnd) -> None:
     if ev.epoch == 1 and isinstance(trainer, CompareTrainer):
         job.set_extra("data_sha", trainer.data_sha)
+        job.set_extra("order_sha", trainer.order_sha)
 
 
 # --- running through the pool -------------------------------------------------------------------------
@@ -681,6 +699,7 @@ def refresh(comp: Comparison, pool: JobPool, owner: str) -> bool:
         run.steps, run.batch_losses = snap.steps, snap.batch_losses
         run.init_sha = snap.extras.get("init_sha", run.init_sha)
         run.data_sha = snap.extras.get("data_sha", run.data_sha)
+        run.order_sha = snap.extras.get("order_sha", run.order_sha)
     return comp.active
 
 
@@ -753,7 +772,7 @@ def summary_rows(comp: Comparison) -> list[dict[str, Any]]:
 
 def fairness_rows(comp: Comparison) -> list[dict[str, Any]]:
     return [{"run": r.name, "initial weights": r.init or "not started", "init digest": r.init_sha or "",
-             "first-epoch batches digest": r.data_sha or ""} for r in comp.runs]
+             "batch order digest": r.order_sha or "", "batch inputs digest": r.data_sha or ""} for r in comp.runs]
 
 
 def curve_rows(comp: Comparison) -> list[dict[str, Any]]:

@@ -39,6 +39,18 @@ def summary_frame(c: cmp.Comparison, compact: bool = False) -> pd.DataFrame:
     return df
 
 
+def as_text(df: pd.DataFrame) -> pd.DataFrame:
+    """Numbers as short text for a static table (a screenshot shows 71.5, not 71.500000)."""
+    def cell(v: object) -> str:
+        if v is None or (isinstance(v, float) and v != v):
+            return "–"
+        if isinstance(v, float):
+            return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+        return str(v)
+
+    return df.map(cell)
+
+
 def differing(c: cmp.Comparison) -> str:
     fields = cmp.differing_fields([r.config for r in c.runs])
     return ", ".join(fields) if fields else "nothing (identical configs)"
@@ -85,7 +97,7 @@ def shot_view(c: cmp.Comparison | None) -> None:
                        "solid = validation, dashed = train (measured during training)")
             st.plotly_chart(curves_figure(series_of(c), c.task, height=400), width="stretch", config=PNG_CONFIG,
                             key="compare_shot_curves")
-            st.dataframe(summary_frame(c, compact=True), hide_index=True, width="stretch")
+            st.table(as_text(summary_frame(c, compact=True)).set_index("run"))
             finished_once(c)
 
         st.fragment(body, run_every=1.0 if live else None)()
@@ -225,8 +237,9 @@ else:
         st.markdown("**What differs** (computed by diffing the run configs) and the fairness evidence")
         differs = pd.DataFrame(comp.differs()).merge(pd.DataFrame(cmp.fairness_rows(comp)), on="run")
         st.dataframe(differs, hide_index=True, width="stretch")
-        st.caption("Equal digests mean bit-identical initial weights, and identical inputs in the same order "
-                   "for every batch of the first epoch.")
+        st.caption("Equal digests mean bit-identical initial weights, the same samples in the same batches "
+                   "(order), and bit-identical inputs for every batch of the first epoch (augmentation transforms "
+                   "the inputs, so only its order digest matches).")
         finished_once(comp)
 
     st.fragment(results, run_every=1.0 if active else None)()

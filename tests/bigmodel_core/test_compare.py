@@ -58,6 +58,7 @@ def test_optimizer_runs_start_from_identical_weights_and_see_identical_batches(p
     assert a.first_batch is not None and torch.equal(a.first_batch, b.first_batch)
     assert a.first_batch.shape[0] == base.training.batch_size
     assert comp.runs[0].data_sha == comp.runs[1].data_sha is not None
+    assert comp.runs[0].order_sha == comp.runs[1].order_sha is not None
     # ... while the runs really trained differently
     assert comp.runs[0].epochs[-1]["val_loss"] != comp.runs[1].epochs[-1]["val_loss"]
     assert [r.init for r in comp.runs] == ["shared", "shared"]
@@ -67,7 +68,15 @@ def test_batch_digest_tells_a_different_order_apart(pool):
     comp = cmp.plan_sweep(tiny(), "training.batch_size", [32, 16])
     run_all(comp, pool)
     assert comp.runs[0].data_sha != comp.runs[1].data_sha
+    assert comp.runs[0].order_sha != comp.runs[1].order_sha
     assert comp.runs[0].init_sha == comp.runs[1].init_sha
+
+
+def test_augmented_runs_keep_the_batch_order_but_not_the_inputs(pool):
+    comp = cmp.plan_regularizers(tiny(), [("none", None), ("augmentation", None)])
+    run_all(comp, pool)
+    assert comp.runs[0].order_sha == comp.runs[1].order_sha
+    assert comp.runs[0].data_sha != comp.runs[1].data_sha
 
 
 def test_architecture_changes_get_their_own_init_and_say_so():

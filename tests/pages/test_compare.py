@@ -126,7 +126,10 @@ def test_screenshot_layout_has_no_controls_and_fits_the_comparison():
     assert not at.exception
     assert [b.label for b in at.button] == ["Leave the screenshot layout"]
     assert not at.multiselect and not at.radio and not at.number_input
-    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 3
+    assert not at.dataframe and len(at.table) == 1
+    table = at.table[0].value
+    assert list(table.index) == ["sgd lr=0.05", "momentum lr=0.01", "adam lr=1e-3"]
+    assert list(table["best val acc (%)"]) == ["69", "70", "71"]
     assert any("Base:" in c.value and "varies:** optimizer.name, optimizer.lr" in c.value for c in at.caption)
     charts = at.get("plotly_chart")
     assert len(charts) == 1
@@ -148,3 +151,24 @@ def test_a_reopened_comparison_shows_its_table_and_exports():
     assert list(summary["best epoch"]) == [3, 3, 3]
     assert list(summary["best val acc (%)"]) == [69.0, 70.0, 71.0]
     assert any(b.label == "Comparison (.json)" for b in at.get("download_button"))
+
+
+def test_each_run_keeps_its_colour_in_every_chart():
+    import json
+
+    at, _ = compare_app(comparison=finished_comparison())
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(charts) >= 2
+    seen: dict[str, set[str]] = {}
+    for spec in charts:
+        for trace in spec["data"]:
+            group = trace.get("legendgroup") or ""
+            if group.startswith("run:"):
+                seen.setdefault(group[4:], set()).add(trace["line"]["color"])
+        bars = [t for t in spec["data"] if t["type"] == "bar"]
+        for bar in bars:
+            for name, colour in zip(bar["x"], bar["marker"]["color"]):
+                seen.setdefault(name, set()).add(colour)
+    assert set(seen) == {"sgd lr=0.05", "momentum lr=0.01", "adam lr=1e-3"}
+    assert all(len(colours) == 1 for colours in seen.values())
+    assert len({next(iter(c)) for c in seen.values()}) == 3

@@ -102,7 +102,7 @@ def batch_loss_figure(series: Sequence[Series], *, height: int = 300, log_y: boo
     for i, s in enumerate(series):
         if s.steps:
             fig.add_trace(go.Scattergl(x=list(s.steps), y=[_finite(v) for v in s.batch_losses], mode="lines",
-                                       name=s.name, legendgroup=f"run:{s.name}",
+                                       name=s.name, legendgroup=f"run:{s.name}", showlegend=False,
                                        line=dict(color=color(i), width=1)))
     fig.update_xaxes(title_text="step (batches)", rangemode="tozero")
     fig.update_yaxes(title_text="batch loss", type="log" if log_y else "linear")
@@ -112,9 +112,9 @@ def batch_loss_figure(series: Sequence[Series], *, height: int = 300, log_y: boo
 def bars_figure(names: Sequence[str], best: Sequence[float | None], gap: Sequence[float | None], task: str, *,
                 height: int = 300) -> go.Figure:
     """Best validation metric and final train-validation gap per run, in the runs' colours."""
-    name = metric_name(task)
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
-                        subplot_titles=(f"Best validation {name}", f"Train-validation gap, {name}"))
+    unit = "%" if task == "classification" else "MAE"
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14,
+                        subplot_titles=(f"Best validation ({unit})", f"Train-val gap ({unit})"))
     cols = [color(i) for i in range(len(names))]
     for col, values in ((1, best), (2, gap)):
         ys = [_finite(v) for v in values]
