@@ -1,0 +1,355 @@
+"""Fine-tune: start from pretrained weights, choose what trains and how many labels, compare with scratch.
+
+The page reads widgets and draws; cards, strategies, budgets, uploads and jobs live in
+``bigmodel_core.finetune``. Runs go through the shared job pool like the Compare page's, and
+follow its fairness rules: at one budget and seed every strategy sees the same labelled
+examples in the same order for the same number of steps, from the same new-head init.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import pandas as pd
+import streamlit as st
+
+from bigmodel_core import finetune as ft
+from bigmodel_core.data import DATASET_NAMES, dataset_info
+from bigmodel_core.limits import current_limits
+from bigmodel_core.models import build_model
+from bigmodel_core.specs import ConfigError, ExperimentConfig, parse_config
+from ui import state
+from ui.figures.compare import Series, curves_figure
+from ui.figures.finetune import PNG_CONFIG, BudgetPoint, before_after_figure, budget_figure, trainable_figure
+from ui.lesson_hooks import lesson_banner
+
+RUNS = "ft_runs"  # this session's fine-tune runs: list of dicts (job id, setting, strategy, budget, seed)
+UPLOAD = "ft_upload"  # (file id, Source, architecture config) of an accepted upload
+UPLOAD_ERROR = "ft_upload_error"
+UPLOAD_OPTION = "upload my own weights (.safetensors)"
+CLASS_BUDGETS: list[int | str] = [1, 2, 5, 10, 20, 50, 100, "all"]
+SEQ_BUDGETS: list[int | str] = [10, 20, 50, 100, 200, 500, "all"]
+
+pool = state.get_pool()
+owner = state.owner_id()
+
+
+@st.cache_resource(show_spinner="Checking the pretrained weights against their card…")
+def shipped(name: str) -> ft.Source:
+    # shared by every session: the tensors are only ever copied into new models, never changed
+    return ft.load_pretrained(name)
+
+
+def budget_value(v: int | str) -> int | None:
+    return None if v == "all" else int(v)
+
+
+def compatible_datasets(info_shape: tuple[int, ...], kind: str) -> list[str]:
+    out = []
+    for name in DATASET_NAMES:
+        i = dataset_info(name)
+        if i.kind != kind:
+            continue
+        if kind == "image" and i.input_shape == info_shape:
+            out.append(name)
+        elif kind == "sequence" and i.input_shape[1:] == info_shape[1:]:
+            out.append(name)
+    return out
+
+
+state.show_notice()
+lesson_banner()
+st.title("Fine-tune")
+st.caption("Transfer learning, three ways: **fine-tune** a pretrained model, use it as a **frozen feature "
+           "extractor** under a new classifier, and **transfer** what it learned on one task to a related one. "
+           "Below, every strategy is measured against the same network trained **from scratch**, at the label "
+           "budget you choose, so you can see when pretraining wins, and when it does not.")
+
+# --- 1. pretrained weights ---------------------------------------------------------------------------
+with st.container(border=True):
+    st.markdown("**1. Pretrained weights**")
+    names = ft.pretrained_names()
+    choice = st.selectbox("Start from", names + [UPLOAD_OPTION], key="ft_source",
+                          format_func=lambda n: n if n == UPLOAD_OPTION else f"{n}: {ft.RECIPES[n].title}")
+    source: ft.Source | None = None
+    arch: ExperimentConfig | None = None
+    base_target: ExperimentConfig | None = None
+    recipe = None
+    if choice != UPLOAD_OPTION:
+        try:
+            source = shipped(choice)
+        except ft.FinetuneError as exc:
+            st.error(str(exc), icon=":material/gpp_bad:")
+            st.stop()
+        card = source.card or {}
+        recipe = ft.RECIPES[choice]
+        arch = parse_config(card["config"])
+        base_target = ft.suggested_target(choice)
+        m = card.get("metrics", {})
+        score = (f"validation accuracy {m['val_accuracy']:.3f}" if m.get("val_accuracy") is not None
+                 else f"validation MAE {m.get('val_mae', float('nan')):.4f}")
+        c = st.columns([3, 2])
+        c[0].markdown(f"{card.get('description', '')}  \nPretrained on **{card['trained_on']['dataset']}** "
+                      f"({card['trained_on']['train_size']:,} examples, {m.get('epochs')} epochs): {score}.")
+        c[1].success(f"sha256 matches the card: `{source.sha256[:16]}…`", icon=":material/verified:")
+        c[1].caption(f"Reproduce: `{card.get('command')}` ({card.get('reproducibility', '')})")
+        with st.expander("The card (JSON)"):
+            st.json({k: v for k, v in card.items() if k not in ("tensors", "epoch_sha256")}, expanded=False)
+    else:
+        c = st.columns([1.3, 2])
+        arch_choice = c[0].selectbox("Architecture of the weights", names + ["my current experiment"],
+                                     key="ft_upload_arch",
+                                     format_func=lambda n: n if n == "my current experiment" else f"same as {n}")
+        if arch_choice == "my current experiment":
+            arch = state.get_config()
+            base_target = arch
+        else:
+            arch = ft.suggested_target(arch_choice)
+            base_target = arch
+        up = c[1].file_uploader("Weights (.safetensors only; pickle, .pt and .pth are refused unread)", type=None,
+                                key="ft_upload_file")
+        st.caption(f"The file is checked before use: size (limit {current_limits().max_upload_bytes:,} bytes), "
+                   "safetensors header, then every tensor's shape against the model; the first mismatch is named. "
+                   "Nothing in the file is ever executed and nothing is kept if it is refused.")
+        held = st.session_state.get(UPLOAD)
+        if up is None:
+            st.session_state.pop(UPLOAD, None)
+            st.session_state.pop(UPLOAD_ERROR, None)
+        elif held is None or held[0] != (up.file_id, arch.model_dump_json()):
+            st.session_state.pop(UPLOAD, None)
+            try:
+                accepted = ft.accept_upload(up.getvalue(), up.name, arch)
+            except ft.FinetuneError as exc:
+                st.session_state[UPLOAD_ERROR] = f"{up.name} was refused: {exc}"
+            else:
+                st.session_state.pop(UPLOAD_ERROR, None)
+                st.session_state[UPLOAD] = ((up.file_id, arch.model_dump_json()), accepted)
+        if st.session_state.get(UPLOAD_ERROR):
+            st.error(st.session_state[UPLOAD_ERROR], icon=":material/block:")
+        if st.session_state.get(UPLOAD):
+            source = st.session_state[UPLOAD][1]
+            st.success(f"Accepted {source.label}: {len(source.state)} tensors fit the model "
+                       f"(sha256 `{source.sha256[:16]}…`).", icon=":material/check_circle:")
+
+assert arch is not None and base_target is not None
+
+# --- 2. target task ----------------------------------------------------------------------------------
+with st.container(border=True):
+    st.markdown("**2. Target task**")
+    arch_info = dataset_info(arch.data.name, image_size=arch.data.image_size, seq_len=arch.data.seq_len)
+    options = compatible_datasets(arch_info.input_shape, arch_info.kind)
+    default = base_target.data.name if base_target.data.name in options else options[0]
+    c = st.columns([2, 1, 1, 1])
+    target_name = c[0].selectbox("Dataset", options, options.index(default), key=f"ft_target_{choice}")
+    d = base_target.to_dict()
+    data = dict(d["data"]) if target_name == base_target.data.name else \
+        {"name": target_name, "train_size": 2000, "val_size": 1000, "augment": False,
+         "image_size": 28 if target_name == "handwritten_digits" else None,
+         "seq_len": base_target.data.seq_len if dataset_info(target_name).kind == "sequence" and
+         target_name in ("adding_problem", "sine_wave") else None}
+    if target_name == "handwritten_digits" and target_name != base_target.data.name:
+        data.update(train_size=1297, val_size=500)
+    if data.get("seq_len") is not None:
+        data["seq_len"] = int(c[1].number_input("sequence length", 5, 1000, int(data["seq_len"]),
+                                                key=f"ft_seq_{choice}_{target_name}"))
+    epochs = int(c[2].number_input("epochs", 1, 100, int(d["training"]["epochs"]), key="ft_epochs",
+                                   help=f"Each epoch shows at least {ft.DEFAULT_EPOCH_SAMPLES} labelled samples: "
+                                        "a small labelled set is repeated, so every strategy takes the same steps."))
+    seed = int(c[3].number_input("seed", 0, 2**31 - 1, int(d["seed"]), key="ft_seed"))
+    try:
+        target = parse_config({**d, "seed": seed, "data": data, "model": arch.to_dict()["model"],
+                               "training": {**d["training"], "epochs": epochs}})
+    except ConfigError as exc:
+        st.error(f"This target does not work: {exc}")
+        st.stop()
+    info = dataset_info(target.data.name, image_size=target.data.image_size, seq_len=target.data.seq_len)
+    st.caption(info.description)
+    if recipe is not None and target.data.name == base_target.data.name and \
+            target.data.seq_len == base_target.data.seq_len:
+        st.info(f"**Suggested target: {recipe.target_title}.** {recipe.lesson}", icon=":material/lightbulb:")
+
+# --- 3. strategy and budget ----------------------------------------------------------------------------
+shape_model = build_model(target.model, info)  # structure only: which blocks exist
+units = ft.backbone_units(shape_model)
+unit_name = ft.budget_unit(info)
+with st.container(border=True):
+    st.markdown("**3. What trains, and how many labels**")
+    c = st.columns([2.2, 1, 1.2])
+    kinds = ["head", "last", "full", "scratch"]
+    kind = c[0].radio("Strategy", kinds, key="ft_strategy", horizontal=True,
+                      format_func=lambda k: {"head": "head only", "last": "last N blocks", "full": "full",
+                                             "scratch": "from scratch"}[k],
+                      help="; ".join(f"{k}: {v}" for k, v in ft.STRATEGY_HELP.items()))
+    n_last = int(c[1].number_input("N (last:N)", 1, len(units), 1, key="ft_last_n", disabled=kind != "last"))
+    lr_scale = float(c[2].select_slider("backbone lr × (last:N, full)", [0.01, 0.03, 0.1, 0.3, 1.0], 0.1,
+                                        key="ft_lr_scale"))
+    strategy = ft.Strategy.parse(f"last:{n_last}" if kind == "last" else kind)
+    st.caption(f"{strategy.label}: {ft.STRATEGY_HELP[strategy.kind]}.")
+    per_class_max = None
+    if info.task == "classification":
+        per_class_max = target.data.train_size // info.num_outputs
+    choices = [b for b in (CLASS_BUDGETS if info.task == "classification" else SEQ_BUDGETS)
+               if b == "all" or b <= (per_class_max or target.data.train_size)]
+    budget_choice = st.select_slider(f"Label budget ({unit_name})", choices, 5 if 5 in choices else choices[0],
+                                     key=f"ft_budget_{info.task}")
+    budget = budget_value(budget_choice)
+    rows = ft.layer_table(shape_model, strategy, lr_scale)
+    base_lr = target.optimizer.lr
+    table = pd.DataFrame([{"block": r.block, "parameters": r.params,
+                           "trains": "yes" if r.trainable else "frozen",
+                           "learning rate": f"{base_lr * r.lr_scale:g}" if r.lr_scale is not None else "–",
+                           "BatchNorm": r.batchnorm or "–"} for r in rows])
+    c = st.columns([1.5, 1])
+    c[0].dataframe(table, hide_index=True, width="stretch")
+    c[1].plotly_chart(trainable_figure([r.block for r in rows], [r.params for r in rows],
+                                       [r.trainable for r in rows]), width="stretch", config=PNG_CONFIG,
+                      key="ft_trainable_chart")
+    st.caption("BatchNorm: frozen blocks stay in eval mode, so their running mean and variance keep the pretrained "
+               "values (and their dropout is off); blocks that train use batch statistics and update them as usual. "
+               "The new head starts from the same seeded weights for every strategy.")
+
+# --- 4. run -------------------------------------------------------------------------------------------------
+setting = {"target": target.model_dump(mode="json", exclude={"seed"}), "source": source.sha256 if source else None}
+setting_key = json.dumps(setting, sort_keys=True)
+runs: list[dict] = st.session_state.setdefault(RUNS, [])
+mine = [r for r in runs if r["setting"] == setting_key or (r["strategy"] == "scratch" and r["target"] ==
+                                                             json.dumps(setting["target"], sort_keys=True))]
+jobs = {r["job_id"]: pool.get(owner, r["job_id"]) for r in mine}
+active = any(j is not None and j.status in ("queued", "running", "paused") for j in jobs.values())
+
+
+def submit(planned: list[ft.PlannedRun], group: str, save: bool) -> None:
+    for run in planned:
+        job = pool.submit(ft.make_job(target, run, source, owner, backbone_lr_scale=lr_scale, group=group,
+                                      save=save))
+        runs.append({"job_id": job.job_id, "setting": setting_key,
+                     "target": json.dumps(setting["target"], sort_keys=True), "strategy": str(run.strategy),
+                     "label": run.strategy.label, "budget": run.budget_text, "seed": run.seed,
+                     "source": source.label if source and run.strategy.uses_pretrained else "",
+                     "group": group, "title": job.label})
+    st.session_state.pop("ft_done_seen", None)
+
+
+with st.container(border=True):
+    st.markdown("**4. Train**")
+    need_source = strategy.uses_pretrained and source is None
+    c = st.columns([1.2, 3])
+    one = c[0].button("Fine-tune", type="primary", key="ft_one", disabled=need_source, width="stretch",
+                      help="Train the strategy above at the budget above")
+    c[1].caption("One run of the chosen strategy and budget. Or run the experiment below: every strategy at "
+                 "several budgets, same seeds, same steps, same data order.")
+    c = st.columns([2, 2, 0.8])
+    all_strats = ["head", f"last:{n_last}", "full", "scratch"]
+    exp_strats = c[0].multiselect("Strategies", all_strats, all_strats, key=f"ft_exp_strats_{n_last}")
+    default_budgets = [b for b in ([1, 5, 20, "all"] if info.task == "classification" else [20, 50, 200, "all"])
+                       if b in choices]
+    exp_budgets = c[1].multiselect(f"Budgets ({unit_name})", choices, default_budgets, key=f"ft_exp_b_{info.task}")
+    n_seeds = int(c[2].number_input("seeds", 1, 3, 1, key="ft_exp_seeds"))
+    try:
+        planned = ft.plan_experiment(exp_strats, [budget_value(b) for b in exp_budgets],
+                                     list(range(seed, seed + n_seeds)))
+        plan_error = None
+    except ft.FinetuneError as exc:
+        planned, plan_error = [], str(exc)
+    if source is None:
+        planned = [p for p in planned if not p.strategy.uses_pretrained]
+    c = st.columns([1.6, 1, 2.6])
+    many = c[0].button(f"Run experiment ({len(planned)} runs)", key="ft_many", disabled=not planned or active,
+                       width="stretch")
+    if c[1].button("Stop all", key="ft_stop", disabled=not active, width="stretch"):
+        for j in jobs.values():
+            if j is not None:
+                j.stop()
+        st.rerun()
+    if plan_error:
+        c[2].error(plan_error)
+    elif active:
+        c[2].caption(f"The server trains {pool.max_workers} model(s) at a time; the others wait in the queue.")
+    if need_source:
+        st.warning("Upload weights (or pick a shipped model) to fine-tune; from scratch needs none.")
+    if one:
+        submit([ft.PlannedRun(strategy, budget, seed)], group="ft-" + secrets.token_hex(4), save=True)
+        st.rerun()
+    if many and planned:
+        submit(planned, group="ft-" + secrets.token_hex(4), save=False)
+        st.rerun()
+
+
+# --- 5. results --------------------------------------------------------------------------------------------
+def results() -> None:
+    snaps = [(r, pool.snapshot(owner, r["job_id"])) for r in mine]
+    snaps = [(r, s) for r, s in snaps if s is not None]
+    if not snaps:
+        st.info("No runs for this pretrained model and target yet: press **Fine-tune** or **Run experiment**.")
+        return
+    counts: dict[str, int] = {}
+    for _, s in snaps:
+        counts[s.status] = counts.get(s.status, 0) + 1
+    st.caption(" · ".join(f"{n} {k}" for k, n in counts.items()))
+    metric_key = "val_accuracy" if info.task == "classification" else "val_mae"
+    points = []
+    for r, s in snaps:
+        if s.status != "completed" or not s.summary:
+            continue
+        value = (s.summary.get("final") or {}).get(metric_key)
+        labelled = (s.summary.get("finetune") or {}).get("labelled_examples") or 0
+        per = labelled / info.num_outputs if info.task == "classification" else labelled
+        text = r["budget"] if r["budget"] != "all" else f"all ({per:.0f})"
+        if value is not None:
+            points.append(BudgetPoint(r["strategy"], r["label"], per, text, r["seed"], value))
+    if points:
+        st.plotly_chart(budget_figure(points, info.task, unit_name), width="stretch", config=PNG_CONFIG,
+                        key="ft_budget_chart")
+    series = [Series(r["title"], s.epochs, s.steps, s.batch_losses, s.status) for r, s in snaps[-8:]]
+    st.markdown("**Training curves**" + (" (the last 8 runs)" if len(snaps) > 8 else ""))
+    st.plotly_chart(curves_figure(series, info.task, height=380),
+                    width="stretch", config=PNG_CONFIG, key="ft_curves_chart")
+    table = []
+    for r, s in snaps:
+        final = (s.summary or {}).get("final") or {}
+        fin = (s.summary or {}).get("finetune") or {}
+        table.append({"strategy": r["label"], unit_name: r["budget"], "seed": r["seed"], "status": s.status,
+                      metric_key.replace("_", " "): final.get(metric_key),
+                      "trainable params": fin.get("trainable_params"), "frozen params": fin.get("frozen_params"),
+                      "pretrained": r["source"] or "–"})
+    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+    if all(s.finished for _, s in snaps) and st.session_state.get("ft_done_seen") != len(snaps):
+        st.session_state["ft_done_seen"] = len(snaps)
+        st.rerun(scope="app")
+
+
+st.subheader("Results")
+st.caption("Fair by construction: at one budget and seed, every strategy trains on the same labelled "
+           "examples, in the same order, for the same number of steps, and the new head starts from the same "
+           "weights; from scratch starts from the seeded random init of the same network.")
+st.fragment(results, run_every=1.0 if active else None)()
+
+# --- 6. inspect and download ------------------------------------------------------------------------------
+done = [(r, jobs.get(r["job_id"])) for r in mine]
+done = [(r, j) for r, j in done if j is not None and j.final_state is not None and j.trainer is not None]
+if done:
+    st.subheader("Inside a fine-tuned model")
+    c = st.columns([3, 1])
+    pick = c[0].selectbox("Run", range(len(done)), len(done) - 1, key="ft_inspect",
+                          format_func=lambda i: done[i][0]["title"])
+    r, job = done[pick]
+    trainer = job.trainer
+    x_val = trainer.dataset.x_val
+    idx = int(c[1].number_input("validation input", 0, len(x_val) - 1, 0, key="ft_inspect_idx"))
+    run_rows = ft.layer_table(build_model(job.config.model, info), r["strategy"], lr_scale)
+    st.dataframe(pd.DataFrame([{"block": x.block, "trains": "yes" if x.trainable else "frozen",
+                                "parameters": x.params, "BatchNorm": x.batchnorm or "–"} for x in run_rows]),
+                 hide_index=True, width="stretch")
+    pairs = ft.maps_before_after(job.config, info, trainer.start_state, job.final_state, x_val[idx].cpu())
+    for i, p in enumerate(pairs):
+        st.plotly_chart(before_after_figure(p.layer, p.kind, p.before, p.after), width="stretch",
+                        config=PNG_CONFIG, key=f"ft_maps_{i}")
+    if pairs and all(p.max_change == 0 for p in pairs):
+        st.caption("Every map is bit-identical before and after: this strategy froze the whole feature extractor, "
+                   "only the new head learned.")
+    snap = job.snapshot()
+    if snap.summary:
+        st.download_button("Download the fine-tuned model with its card (.zip)",
+                           ft.finetuned_zip(job.config, snap.summary, job.final_state, snap.epochs),
+                           file_name="finetuned.zip", mime="application/zip", key="ft_download")
