@@ -555,7 +555,12 @@ def weight_histograms(model: nn.Module, start: dict[str, np.ndarray] | None,
     hists = []
     for module, now in weight_samples(model).items():
         before = start.get(module) if start else None
+        now = now[np.isfinite(now)]  # a diverged run's NaN/inf weights cannot be binned
+        if before is not None:
+            before = before[np.isfinite(before)]
         both = now if before is None else np.concatenate([now, before])
+        if both.size == 0:
+            continue
         lo, hi = float(both.min()), float(both.max())
         if not hi > lo:
             lo, hi = lo - 0.5, hi + 0.5
@@ -584,6 +589,9 @@ def compute_probes(model: nn.Module, dataset: Dataset, *, spec: CNNSpec | RNNSpe
                                                    getattr(model, "family", type(model).__name__))
     labels = layer_labels(spec, info)
     notes: list[str] = []
+    if not all(bool(torch.isfinite(p).all()) for p in m.parameters()):
+        notes.append("some weights are NaN or infinite (the run diverged), so these pictures show where it broke; "
+                     "lower the learning rate or turn on gradient clipping")
     cnn = seq = None
     try:
         if isinstance(m, ConvNet):
@@ -616,7 +624,11 @@ def probes_for_run(run: StoredRun, index: int = 0) -> ProbeResult:
     """Probes of a finished run from the store (its final weights; no gradient history)."""
     info_ds = load_data(run.config)
     model = build_model(run.config.model, info_ds.info)
-    model.load_state_dict(run.load_state())
+    try:
+        model.load_state_dict(run.load_state())
+    except RuntimeError as exc:
+        raise ProbeError(f"run {run.run_id}: its saved weights do not fit the model its config describes "
+                         f"({str(exc).splitlines()[0]})") from None
     res = compute_probes(model, info_ds, spec=run.config.model, index=index,
                          epoch=int(run.summary.get("epochs_run") or 0) or None)
     note = "gradient norms are measured during training only; this run was loaded from the store"

@@ -173,6 +173,9 @@ def _body(source: Snapshot | StoredRun, trainer: Trainer | None, job: Job | None
     except probes.ProbeError as exc:
         st.warning(str(exc))
         return
+    except Exception as exc:  # noqa: BLE001 - a probe that breaks must not take the Train page with it
+        st.warning(f"Could not probe this model: {type(exc).__name__}: {exc}")
+        return
     if res is None:
         st.info("The probes appear after the first epoch; press **Refresh now** to look at the weights as they are.")
         return
@@ -214,12 +217,14 @@ def _cnn_sections(cnn: probes.CNNProbe) -> None:
                 _chart(figs.feature_maps_figure(fm.maps, fm.name, scaling=mode, total=fm.shape[0]),
                        f"feature_maps_block{fm.block}_{fm.stage}")
     frames = [probes.maps_frame(fm.maps).assign(layer=fm.name) for fm in cnn.layers]
-    d1, d2 = st.columns(2)
+    d1, d2, d3 = st.columns(3)
     with d1:
         _csv(pd.concat(frames, ignore_index=True)[["layer", "map", "row", "col", "value"]], "Feature maps",
              "feature_maps")
     with d2:
         _csv(probes.probabilities_frame(cnn.probs, cnn.class_names), "Class probabilities", "class_probabilities")
+    with d3:
+        _csv(probes.maps_frame(cnn.image, "channel"), f"Input #{cnn.index}", "input")
     for note in cnn.notes:
         st.caption(f"Note: {note}")
     if cnn.filters is not None:
@@ -254,7 +259,13 @@ def _sequence_sections(seq: probes.SequenceProbe, dataset: str, task: str) -> No
     if seq.family == "rnn":
         st.caption("A plain RNN has no gates: h_t = tanh(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh) overwrites the "
                    "whole state every step.")
-    _csv(probes.trace_frame(trace), f"States of {trace.label}", f"states_{trace.label.replace(' ', '_')}")
+    d1, d2 = st.columns(2)
+    with d1:
+        _csv(probes.trace_frame(trace), f"States and gates of {trace.label}", f"states_{trace.label.replace(' ', '_')}")
+    with d2:
+        names = FEATURE_NAMES.get(dataset) or [f"feature_{k + 1}" for k in range(x.shape[1])]
+        _csv(pd.DataFrame(x, columns=names).rename_axis("step").reset_index(), f"Input sequence #{seq.index}",
+             "input_sequence")
     for note in seq.notes:
         st.caption(f"Note: {note}")
     if trace.gates:

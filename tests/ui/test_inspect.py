@@ -4,7 +4,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 
-def _app(config: dict, source: str, index: int = 0) -> None:
+def _app(config: dict, source: str, poison: bool = False) -> None:
     import streamlit as st
 
     from bigmodel_core import probes
@@ -24,6 +24,12 @@ def _app(config: dict, source: str, index: int = 0) -> None:
             if isinstance(ev, EpochEnd):
                 probes.epoch_hook(job, trainer, ev)
         job.status = "completed"
+        if poison:  # what a diverged run leaves behind
+            import torch
+
+            with torch.no_grad():
+                next(trainer.model.parameters()).fill_(float("nan"))
+            job.set_extra(probes.PROBES, None)
         st.session_state.job = job
         if source == "run":
             import tempfile
@@ -35,10 +41,11 @@ def _app(config: dict, source: str, index: int = 0) -> None:
     render_inspect(st.session_state.run if source == "run" else st.session_state.job)
 
 
-def run_app(model: dict, data: dict, source: str = "job") -> AppTest:
+def run_app(model: dict, data: dict, source: str = "job", poison: bool = False) -> AppTest:
     config = {"data": {"train_size": 48, "val_size": 24, **data}, "model": model,
               "training": {"epochs": 1, "batch_size": 16, "device": "cpu"}}
-    at = AppTest.from_function(_app, kwargs={"config": config, "source": source}, default_timeout=120)
+    at = AppTest.from_function(_app, kwargs={"config": config, "source": source, "poison": poison},
+                               default_timeout=120)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -84,3 +91,13 @@ def test_one_example_per_class_and_a_stored_run():
     assert not at.exception and at.selectbox(key="inspect_class").options
     at.button(key="inspect_reroll").click().run()
     assert not at.exception
+
+
+@pytest.mark.parametrize("model,data", [
+    ({"family": "cnn", "conv": [{"channels": 3}], "dense": []}, {"name": "synthetic_digits"}),
+    ({"family": "gru", "hidden": 4}, {"name": "sine_wave", "seq_len": 8}),
+])
+def test_a_diverged_model_is_drawn_with_a_note_not_an_error(model, data):
+    at = run_app(model, data, poison=True)
+    assert "Gradients" in headings(at)
+    assert "the run diverged" in " ".join(c.value for c in at.caption)

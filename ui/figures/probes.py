@@ -71,11 +71,21 @@ def mosaic(maps: np.ndarray, per_map: bool = False, cols: int | None = None,
         m = maps[k].astype(float)
         shown = m
         if per_map:
-            lo, hi = float(m.min()), float(m.max())
-            shown = (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)  # a flat (often dead) map stays dark
+            lo, hi = _finite_range(m, (0.0, 0.0))
+            shown = (m - lo) / (hi - lo) if hi - lo > 1e-6 else np.zeros_like(m)  # a flat (often dead) map stays dark
         sl = (slice(r * (h + gap), r * (h + gap) + h), slice(q * (w + gap), q * (w + gap) + w))
         z[sl], raw[sl], number[sl] = shown, m, k + 1
     return z, number, raw
+
+
+def _finite_range(a: np.ndarray, default: tuple[float, float] = (0.0, 1.0)) -> tuple[float, float]:
+    """min and max of the finite values (a diverged model has NaN/inf), never an empty range."""
+    f = np.asarray(a, dtype=float)
+    f = f[np.isfinite(f)]
+    if f.size == 0:
+        return default
+    lo, hi = float(f.min()), float(f.max())
+    return (lo, hi) if hi > lo else (lo, lo + 1e-6)
 
 
 def _nan_to_none(a: np.ndarray) -> list:
@@ -94,9 +104,7 @@ def feature_maps_figure(maps: np.ndarray, title: str, scaling: str = "layer", to
     per_map = scaling == "map"
     z, number, raw = mosaic(maps, per_map=per_map)
     custom = np.stack([number, np.nan_to_num(raw)], axis=-1)
-    lo, hi = (0.0, 1.0) if per_map else (float(np.nanmin(maps)), float(np.nanmax(maps)))
-    if not hi > lo:
-        hi = lo + 1e-6
+    lo, hi = (0.0, 1.0) if per_map else _finite_range(maps)
     fig = go.Figure(go.Heatmap(
         z=_nan_to_none(z), customdata=custom, zmin=lo, zmax=hi, colorscale=colorscale, name="feature maps",
         hovertemplate="map %{customdata[0]}<br>value %{customdata[1]:.4g}<extra></extra>",
@@ -114,7 +122,7 @@ def filters_figure(filters: np.ndarray, total: int | None = None) -> go.Figure:
     o, i, kh, kw = filters.shape
     shown = filters[:, 0] if i == 1 else filters.mean(axis=1)
     z, number, raw = mosaic(shown, gap=1)
-    lim = float(np.abs(shown).max()) or 1.0
+    lim = max(abs(v) for v in _finite_range(shown)) or 1.0
     fig = go.Figure(go.Heatmap(
         z=_nan_to_none(z), customdata=np.stack([number, np.nan_to_num(raw)], axis=-1), zmin=-lim, zmax=lim,
         colorscale="RdBu", reversescale=True, name="filters",
@@ -164,7 +172,7 @@ def hidden_state_figure(trace: RNNTrace, what: str = "hidden") -> go.Figure:
     values = trace.hidden if what == "hidden" else trace.cell
     if values is None:
         raise ValueError(f"{trace.label} has no {what} state (only LSTMs have a cell state)")
-    lim = float(np.abs(values).max()) or 1.0
+    lim = max(abs(v) for v in _finite_range(values)) or 1.0
     if what == "hidden" and lim <= 1.0:
         lim = 1.0  # tanh-bounded: a fixed scale makes epochs comparable
     name = "hidden state h_t" if what == "hidden" else "cell state c_t"
@@ -249,8 +257,7 @@ def sequence_figure(x: np.ndarray, target: np.ndarray, output: np.ndarray, task:
 
 def prediction_scatter_figure(predictions: np.ndarray, targets: np.ndarray, mae: float, total: int) -> go.Figure:
     """Predicted against true values on the validation split; the diagonal is a perfect model."""
-    lo = float(min(predictions.min(), targets.min()))
-    hi = float(max(predictions.max(), targets.max()))
+    lo, hi = _finite_range(np.concatenate([predictions, targets]))
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="perfect",
                              line=dict(color="#ADB5BD", dash="dash")))
