@@ -95,14 +95,14 @@ with tab_conv:
     st.markdown("A convolution slides a small kernel over the input; each output number is the **sum of the "
                 "products** of the kernel with the input patch under it (PyTorch, like every deep-learning "
                 "library, does not flip the kernel: strictly this is cross-correlation).")
-    left, right = st.columns([1, 2.2])
+    left, right = st.columns([1.25, 2.2])
     with left:
         source = st.radio("Input", [*C.EXAMPLE_SOURCES, "draw your own"], key="conv_source")
         if source == "draw your own":
             st.caption("Tick cells to draw (8x8).")
             drawn = st.data_editor(pd.DataFrame(DRAW_DEFAULT, columns=[str(c) for c in range(DRAW_SIZE)]),
-                                   key="conv_draw", hide_index=False, width="stretch",
-                                   column_config={str(c): st.column_config.CheckboxColumn(str(c), width="small")
+                                   key="conv_draw", hide_index=True, width="stretch",
+                                   column_config={str(c): st.column_config.CheckboxColumn(str(c), width=32)
                                                   for c in range(DRAW_SIZE)})
             image = drawn.to_numpy(dtype=float)
         else:
@@ -379,5 +379,5 @@ with tab_over:
                 "from identical initial weights, in one click.")
     link("pages/compare.py", "Open Compare (the Overfitting lesson button is at the top)", "/compare",
          ":material/compare_arrows:")
-    link("pages/lessons.py", "Or follow the 'Overfitting and dropout' lesson step by step",
-         "/compare?lesson=overfitting_dropout", ":material/school:")
+    link("pages/lessons.py", "Or take the 'Overfitting and dropout' lesson, step by step (Lessons page)", "/lessons",
+         ":material/school:")
