@@ -48,7 +48,7 @@ from .train import EpochEnd, Event, RunEnd, Trainer
 MAX_RUNS = 8
 FORMAT = "bigmodel-comparison"
 VERSION = 1
-ACTIVE = ("planned", "queued", "running", "paused")
+ACTIVE = ("queued", "running", "paused")  # a job exists and has not finished
 
 # Learning rates that train the quickstart models reasonably in a few epochs; the page
 # offers them as the starting value of each optimizer's own lr.
@@ -326,7 +326,7 @@ class Comparison:
             if not isinstance(r, dict) or not isinstance(r.get("name"), str) or not r["name"].strip():
                 raise ConfigError([(where, "each run needs a non-empty \"name\" and a \"config\"")])
             status = r.get("status", "planned")
-            if status in ACTIVE:  # a saved comparison is not running any more
+            if status in ACTIVE or status == "planned":  # a saved comparison is not running any more
                 status = "stopped" if r.get("epochs") else "planned"
             runs.append(CompareRun(
                 name=r["name"][:80], config=_parse_at(r.get("config"), f"{where}.config"), status=str(status),

@@ -262,3 +262,14 @@ def test_cli_compare_rejects_a_bad_value_with_exit_code_2(tmp_path, capsys):
     assert not out.exists()
     assert main(["compare", "quickstart_cnn", "--vary", "training.batch_size=32,0", "--out", str(out)]) == 2
     assert "training.batch_size: value 0 (run 2)" in capsys.readouterr().err
+
+
+def test_a_saved_comparison_is_never_running_when_reopened():
+    comp = cmp.plan_optimizers(tiny(), [("sgd", 0.1), ("adam", 0.001)])
+    assert not comp.active and not comp.started
+    data = comp.to_dict()
+    data["runs"][0].update(status="running", epochs=[{"epoch": 1, "train_loss": 2.0, "val_loss": 2.1,
+                                                       "train_metric": 0.2, "val_metric": 0.1, "lr": 0.1,
+                                                       "seconds": 1.0}])
+    back = cmp.Comparison.from_dict(data)
+    assert [r.status for r in back.runs] == ["stopped", "planned"] and not back.active
