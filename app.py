@@ -48,7 +48,11 @@ def apply_query() -> None:
         except ModuleNotFoundError:
             st.warning("lessons are not available in this version")
         else:
-            apply_lesson_query()
+            target = apply_lesson_query()
+            if target is not None and target != nav.url_path:
+                page = next((p for p in pages if p.url_path == target), None)
+                if page is not None:
+                    st.switch_page(page, query_params={"lesson": params["lesson"]})
         return
     cfg, warnings = config_from_query(params)
     for w in warnings:

@@ -2,5 +2,6 @@ import os
 
 import torch
 
-# Keep the suite predictable on small CI machines: one intra-op thread per test process.
-torch.set_num_threads(int(os.environ.get("BIGMODEL_TEST_THREADS", "2")))
+# One intra-op thread per test process: tests start servers and subprocesses beside
+# themselves, and oversubscribed OpenMP threads on a small machine slow tiny models 20x.
+torch.set_num_threads(int(os.environ.get("BIGMODEL_TEST_THREADS", "1")))

@@ -12,9 +12,9 @@ from ui.urlcodec import config_to_query
 
 def share_url(cfg: ExperimentConfig, page: str) -> str:
     query = urlencode(config_to_query(cfg))
-    try:
-        parts = urlsplit(st.context.url)
+    url = getattr(st.context, "url", None)
+    base = ""  # without a browser context (tests, scripts) a relative link still works
+    if isinstance(url, str) and url:
+        parts = urlsplit(url)
         base = f"{parts.scheme}://{parts.netloc}"
-    except Exception:  # noqa: BLE001 - no browser context (tests, scripts): a relative link still works
-        base = ""
     return f"{base}/{page}?{query}"
