@@ -15,6 +15,7 @@ from bigmodel_core import compare as cmp
 from bigmodel_core.presets import load_preset, preset_names
 from bigmodel_core.specs import OPTIMIZERS, ConfigError, ExperimentConfig
 from ui import state
+from ui.lesson_hooks import lesson_banner
 from ui.figures.compare import PNG_CONFIG, Series, bars_figure, batch_loss_figure, curves_figure
 
 CURRENT = "compare_current"  # the Comparison shown on this page (planned, running or re-opened)
@@ -113,6 +114,7 @@ if shot_mode:
 
 # --- controls -----------------------------------------------------------------------------------------
 state.show_notice()
+lesson_banner()
 st.title("Compare")
 st.caption("Which optimizer? Does regularization help? Run the options side by side: every run starts from the "
            "same initial weights (where the architecture matches) and sees the same batches in the same order, "
