@@ -289,8 +289,10 @@ def _gradient_section(res: probes.ProbeResult) -> None:
         st.caption("Gradient norms are measured while training, every few steps; none were recorded for this run.")
     if res.sequence is not None and res.sequence.hidden_grads:
         _chart(figs.hidden_grads_figure(res.sequence.hidden_grads, probes.HIDDEN_GRAD_BATCH), "hidden_state_gradients")
-        st.caption("How strongly the loss reaches back to each time step. In a plain RNN on a long sequence this "
-                   "curve falls off steeply towards the first steps (vanishing gradients); LSTM and GRU keep it up.")
+        st.caption("How strongly the loss reaches back to each time step (log scale). On a long sequence it falls "
+                   "off steeply towards the first steps at the start of training (vanishing gradients). A plain RNN "
+                   "stays that way; an LSTM or GRU can learn to keep the signal alive (forget gate near 1, or GRU "
+                   "update gate z near 1), so watch the curve lift over the epochs.")
         _csv(probes.hidden_grads_frame(res.sequence.hidden_grads), "Hidden-state gradients", "hidden_state_gradients")
     if res.weights:
         _chart(figs.weight_hist_figure(res.weights), "weight_histograms")
