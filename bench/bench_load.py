@@ -1,0 +1,278 @@
+"""Workshop load benchmark: many browser sessions train at once against one server.
+
+Run: ``python bench/bench_load.py`` (needs /usr/bin/chromium; loopback only; bounded by
+``--deadline`` seconds). It starts ``streamlit run app.py`` on a free localhost port, opens
+``--sessions`` Playwright browser contexts (separate sessions) in one Chromium, and in each
+opens ``/train?preset=quickstart_cnn&training.epochs=1`` and presses Train. While they train,
+one extra session switches pages (sidebar "Build" until "Build a model" shows, then "Train"
+until its page shows) and the time of each switch is recorded.
+
+It prints, per session, whether it completed, the queue positions it showed and its run
+id; the p50/p95 page-switch time; and the pool's peak number of running trainings, read
+from the file the pool writes when ``BIGMODEL_STATS_FILE`` is set. Exit status 0 when
+every session completed (after queueing visibly where it had to wait), none showed an
+error, the run ids are all different and the concurrency cap held.
+
+The functions here are reused by tests/e2e/test_load.py (a 3-session version in CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.e2e.helpers import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    click_button,
+    open_page,
+    start_app,
+    stop_app,
+    wait_idle,
+)
+
+TRAIN_QUERY = "preset=quickstart_cnn&training.epochs=1"
+
+# Runs inside each page: records every status the Train page shows, so a short-lived
+# "Queued: position N" is seen even while the Python side is busy with another session.
+OBSERVER_JS = """() => {
+  if (window.__load) return;
+  const s = window.__load = {queued: [], completed: false, failed: [], stopped: false, exception: false,
+                             run_id: null};
+  const look = () => {
+    if (document.querySelector('[data-testid="stException"]')) s.exception = true;
+    for (const el of document.querySelectorAll('[data-testid="stAlert"], [data-testid="stCaptionContainer"]')) {
+      const t = el.innerText || '';
+      const q = t.match(/Queued: position (\\d+)/);
+      if (q && !s.queued.includes(+q[1])) s.queued.push(+q[1]);
+      // an alert's text starts with its icon's name (check_circle, error, ...), so no ^ anchors
+      if (/\\bCompleted\\b/.test(t)) s.completed = true;
+      if (/\\b(Failed|Diverged):/.test(t) && !s.failed.includes(t.slice(0, 300))) s.failed.push(t.slice(0, 300));
+      if (/\\bStopped\\b/.test(t)) s.stopped = true;
+      const r = t.match(/Saved as run\\s+(\\S+)/);
+      if (r) s.run_id = r[1];
+    }
+  };
+  setInterval(look, 250);
+  look();
+}"""
+
+
+@dataclass
+class SessionResult:
+    index: int
+    queued: list[int] = field(default_factory=list)
+    completed: bool = False
+    failed: list[str] = field(default_factory=list)
+    stopped: bool = False
+    exception: bool = False
+    run_id: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return (self.completed and self.run_id is not None) or bool(self.failed) or self.exception or self.stopped
+
+    @property
+    def ok(self) -> bool:
+        return self.completed and self.run_id is not None and not (self.failed or self.exception or self.stopped)
+
+
+def observe(page) -> None:
+    page.evaluate(OBSERVER_JS)
+
+
+def read(page, index: int) -> SessionResult:
+    s = page.evaluate("() => window.__load")
+    return SessionResult(index, sorted(s["queued"]), s["completed"], s["failed"], s["stopped"], s["exception"],
+                         s["run_id"])
+
+
+def open_sessions(browser, url: str, n: int, query: str = TRAIN_QUERY) -> list:
+    """``n`` new browser sessions (one context each) loading the Train page at the same time."""
+    pages = []
+    for _ in range(n):
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(180_000)
+        page.goto(f"{url}/train?{query}", wait_until="commit")  # don't wait: all load at once
+        pages.append(page)
+    for page in pages:
+        page.wait_for_selector("[data-testid='stApp']")
+        page.get_by_role("button", name="Train", exact=True).wait_for()
+        wait_idle(page, timeout=180)
+        observe(page)
+    return pages
+
+
+def warm_up(browser, url: str) -> None:
+    """Open the home page once, as the person running a workshop would before sharing the link.
+
+    On a freshly started server whose first request is a deep link (``/train?...``),
+    Streamlit runs pages/train.py on its own in its legacy pages/ mode: app.py, and with it
+    the URL config and the shared sidebar, never runs. Opening ``/`` first runs app.py,
+    whose st.navigation then serves every later deep link properly.
+    """
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    open_page(page, url)
+    page.get_by_text("Start from a preset").first.wait_for()
+    context.close()
+
+
+def switch_once(page, timeout_s: float = 120.0) -> tuple[float, float]:
+    """Seconds to switch Train -> Build and Build -> Train with the sidebar links."""
+    t0 = time.perf_counter()
+    page.get_by_role("link", name="Build").first.click()
+    page.get_by_text("Build a model").first.wait_for(timeout=timeout_s * 1000)
+    t1 = time.perf_counter()
+    page.get_by_role("link", name="Train").first.click()
+    page.get_by_text("Preview samples").first.wait_for(timeout=timeout_s * 1000)
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t1
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (no interpolation: a value that was measured)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def read_stats(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def run_load(browser, url: str, sessions: int, stats_file: Path, deadline_s: float, query: str = TRAIN_QUERY,
+             measure_switches: bool = True, log=print) -> dict:
+    """Start ``sessions`` trainings and watch them to the end; returns the figures."""
+    t_start = time.perf_counter()
+    warm_up(browser, url)
+    switcher = None
+    if measure_switches:
+        ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+        switcher = ctx.new_page()
+        switcher.set_default_timeout(120_000)
+        open_page(switcher, f"{url}/train?preset=quickstart_cnn")
+    pages = open_sessions(browser, url, sessions, query)
+    log(f"{sessions} sessions on the Train page at {time.perf_counter() - t_start:.1f} s")
+    for i, page in enumerate(pages):
+        click_button(page, "Train")
+        log(f"session {i + 1}: Train pressed at {time.perf_counter() - t_start:.1f} s")
+    switches: list[float] = []
+    running_seen: list[int] = []
+    results = [read(p, i) for i, p in enumerate(pages)]
+    while not all(r.finished for r in results):
+        if time.perf_counter() - t_start > deadline_s:
+            log(f"deadline of {deadline_s:.0f} s reached with sessions still training")
+            break
+        if switcher is not None:
+            there, back = switch_once(switcher)
+            switches += [there, back]
+        else:
+            pages[0].wait_for_timeout(500)
+        running_seen.append(read_stats(stats_file).get("running", 0))
+        before = results
+        results = [read(p, i) for i, p in enumerate(pages)]
+        for old, new in zip(before, results):
+            if new.finished and not old.finished:
+                log(f"session {new.index + 1}: {'completed' if new.ok else 'FAILED'} at "
+                    f"{time.perf_counter() - t_start:.1f} s (queue positions shown: {new.queued or 'none'})")
+    elapsed = time.perf_counter() - t_start
+    stats = read_stats(stats_file)
+    for p in pages + ([switcher] if switcher else []):
+        p.context.close()
+    run_ids = [r.run_id for r in results if r.run_id]
+    return {
+        "sessions": sessions,
+        "completed": sum(r.ok for r in results),
+        "errors": [{"session": r.index + 1, "failed": r.failed, "exception": r.exception, "stopped": r.stopped}
+                   for r in results if r.failed or r.exception or r.stopped],
+        "queued_sessions": sum(bool(r.queued) for r in results),
+        "queue_positions": {r.index + 1: r.queued for r in results},
+        "distinct_run_ids": len(set(run_ids)) == len(run_ids),
+        "run_ids": run_ids,
+        "max_workers": stats.get("max_workers"),
+        "peak_running": stats.get("peak_running"),
+        "max_running_sampled": max(running_seen, default=None),
+        "page_switches": len(switches),
+        "page_switch_p50_s": round(percentile(switches, 50), 3),
+        "page_switch_p95_s": round(percentile(switches, 95), 3),
+        "page_switch_max_s": round(max(switches), 3) if switches else None,
+        "wall_s": round(elapsed, 1),
+    }
+
+
+def verdict(fig: dict) -> list[str]:
+    """What went wrong (empty when the load test passed)."""
+    problems = []
+    if fig["completed"] != fig["sessions"]:
+        problems.append(f"{fig['sessions'] - fig['completed']} session(s) did not complete")
+    if fig["errors"]:
+        problems.append(f"errors shown: {fig['errors']}")
+    if not fig["distinct_run_ids"]:
+        problems.append("two sessions showed the same run id")
+    if fig["peak_running"] is None or fig["max_workers"] is None:
+        problems.append("no pool stats file was written")
+    elif fig["peak_running"] > fig["max_workers"]:
+        problems.append(f"cap broken: {fig['peak_running']} running with a cap of {fig['max_workers']}")
+    if fig["max_workers"] and fig["sessions"] > fig["max_workers"] and fig["queued_sessions"] == 0:
+        problems.append("more sessions than training slots, yet no session showed a queue position")
+    return problems
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sessions", type=int, default=8)
+    ap.add_argument("--max-jobs", type=int, help="BIGMODEL_MAX_CONCURRENT_JOBS for the server (default: its own)")
+    ap.add_argument("--query", default=TRAIN_QUERY, help="Train page query string")
+    ap.add_argument("--deadline", type=float, default=1500.0, help="seconds before giving up")
+    args = ap.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    stats_file = tmp / "pool-stats.json"
+    env = {"BIGMODEL_STATS_FILE": str(stats_file), "BIGMODEL_IDLE_STOP_SECONDS": "1800"}
+    if args.max_jobs:
+        env["BIGMODEL_MAX_CONCURRENT_JOBS"] = str(args.max_jobs)
+    proc, url = start_app(tmp, env)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            try:
+                fig = run_load(browser, url, args.sessions, stats_file, args.deadline, args.query)
+            finally:
+                browser.close()
+    finally:
+        stop_app(proc)
+    log = next(tmp.glob("streamlit-*.log"), None)
+    tracebacks = len(re.findall(r"Traceback \(most recent call last\)", log.read_text())) if log else 0
+    fig["server_tracebacks"] = tracebacks
+    print(json.dumps(fig, indent=1))
+    problems = verdict(fig) + ([f"{tracebacks} traceback(s) in the server log {log}"] if tracebacks else [])
+    print(f"sessions completed: {fig['completed']}/{fig['sessions']} ({fig['queued_sessions']} queued visibly), "
+          f"peak running {fig['peak_running']} (cap {fig['max_workers']}), "
+          f"page switch p50 {fig['page_switch_p50_s']:.2f} s, p95 {fig['page_switch_p95_s']:.2f} s "
+          f"over {fig['page_switches']} switches, {fig['wall_s']:.0f} s in all")
+    print("PASS" if not problems else "FAIL: " + "; ".join(problems))
+    return 0 if not problems else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
