@@ -928,8 +928,8 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     source = resolve_source(args.pretrained) if strategy.uses_pretrained else None
     plan = Plan.make(strategy, parse_budget(args.labels_per_class), args.backbone_lr_scale)
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()):
-        raise FinetuneError(f"--out {out} exists and is not empty; choose a new folder")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FinetuneError(f"--out {out} exists and is not an empty folder; choose a new folder")
     trainer = FinetuneTrainer(cfg, plan, source)  # every check (weights, budget, strategy) happens here
     metric = "acc" if trainer.classification else "mae"
     for ev in trainer.run():

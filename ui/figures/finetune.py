@@ -80,10 +80,14 @@ def budget_figure(points: Sequence[BudgetPoint], task: str, unit: str = "labels 
                 x=[p.per_class for p in mine], y=[p.value for p in mine], mode="markers", showlegend=False,
                 legendgroup=strategy, marker=dict(color=color, size=5, opacity=0.45),
                 text=[f"seed {p.seed}" for p in mine], hovertemplate="%{text}: %{y:.3f}<extra>" + label + "</extra>"))
-    fig.update_xaxes(title=unit + " (log scale)", type="log")
+    ticks = sorted({p.per_class for p in points})
+    names = {p.per_class: p.budget_text for p in points}
+    fig.update_xaxes(title=unit + " (log scale)", type="log", tickvals=ticks, ticktext=[names[t] for t in ticks])
     fig.update_yaxes(title=metric_name(task), range=[0, 1.02] if task == "classification" else None,
                      rangemode="tozero")
-    return _layout(fig, f"{metric_name(task).capitalize()} against the label budget", height)
+    fig = _layout(fig, f"{metric_name(task).capitalize()} against the label budget", height)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.18, x=0), margin=dict(b=10))
+    return fig
 
 
 def trainable_figure(blocks: Sequence[str], params: Sequence[int], trainable: Sequence[bool],
@@ -101,7 +105,7 @@ def trainable_figure(blocks: Sequence[str], params: Sequence[int], trainable: Se
                      dtick=1 if spread else None)
     n_on = sum(p for p, t in zip(params, trainable) if t)
     total = sum(params) or 1
-    fig = _layout(fig, f"{n_on:,} of {total:,} parameters train ({n_on / total:.1%})", height)
+    fig = _layout(fig, f"{n_on / total:.1%} of the parameters train", height)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.35, x=0), margin=dict(b=10))
     return fig
 
