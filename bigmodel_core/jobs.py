@@ -40,6 +40,7 @@ EpochHook = Callable[["Job", Trainer, EpochEnd], None]
 TrainerFactory = Callable[["Job"], Trainer]
 
 FINISHED = ("completed", "stopped", "diverged", "failed")
+KEEP_TRAINERS = 8  # finished jobs per owner that keep their Trainer for probes (a comparison has up to 8 runs)
 
 
 @dataclass(frozen=True)
@@ -332,11 +333,16 @@ class JobPool:
         except OSError:
             pass  # monitoring must never break training
 
-    def _trim_finished(self, owner: str, keep: int = 40) -> None:
+    def _trim_finished(self, owner: str, keep: int = 40, keep_trainers: int = KEEP_TRAINERS) -> None:
         done = sorted((j for j in self._jobs.values() if j.owner == owner and j.status in FINISHED),
                       key=lambda j: j.created)
         for j in done[:-keep] if len(done) > keep else []:
             self._jobs.pop(j.job_id, None)
+        # An old finished job keeps its weights, curves and summary, but lets go of its Trainer:
+        # model, gradients, optimizer state and the dataset it pinned (which may have left the
+        # dataset cache) would otherwise grow a session's memory with every training.
+        for j in done[:-keep_trainers] if len(done) > keep_trainers else []:
+            j.trainer = None
 
     def _run(self, job: Job) -> None:
         with job._lock:

@@ -378,3 +378,22 @@ def test_idle_stop_seconds_from_env(tmp_path, monkeypatch):
         assert "no page watched this job for 0 s" in job.message or "no page watched" in job.message
     finally:
         pool.shutdown()
+
+
+def test_a_session_training_again_and_again_does_not_pin_every_old_trainer(tmp_path):
+    from bigmodel_core.jobs import KEEP_TRAINERS
+
+    pool = JobPool(max_workers=1, store=RunStore(tmp_path), threads_per_job=1, watchdog_interval=0.1)
+    try:
+        jobs = []
+        for i in range(KEEP_TRAINERS + 2):
+            jobs.append(pool.submit(Job(tiny(**{"seed": i}), owner="alice")))
+            time.sleep(0.01)  # distinct creation times
+        other = pool.submit(Job(tiny(), owner="bob"))
+        assert wait(lambda: all(j.status == "completed" for j in jobs + [other]), timeout=120)
+        assert [j.trainer is None for j in jobs] == [True, True] + [False] * KEEP_TRAINERS
+        assert other.trainer is not None
+        old = pool.snapshot("alice", jobs[0].job_id)  # an old job still shows its curves and gives its weights
+        assert old.epochs and old.run_id and jobs[0].final_state
+    finally:
+        pool.shutdown()

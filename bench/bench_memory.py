@@ -1,0 +1,88 @@
+"""Memory benchmark: does a long-lived server grow with every training?
+
+Run: ``python bench/bench_memory.py [--runs 3] [--epochs 1] [--limit-mb 50]``. In one
+process it does what the server does for one session pressing Train again and again:
+submit quickstart_cnn to the same :class:`JobPool` (with the Train page's probe hook and a
+run store), wait for it to finish, and read this process's resident memory (VmRSS) after
+each training. The first training pays the one-off costs (dataset cache, fonts, torch's
+kernels and allocator pools), so growth is measured from after the first one: the check
+passes when the last reading is at most ``--limit-mb`` above it. Prints one line per
+training and a JSON summary; exit status 1 when the limit is exceeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status (Linux only)")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=1, help="epochs per training (the preset has 5)")
+    ap.add_argument("--limit-mb", type=float, default=50.0)
+    args = ap.parse_args()
+
+    from bigmodel_core.jobs import Job, JobPool
+    from bigmodel_core.presets import load_preset
+    from bigmodel_core.store import RunStore
+
+    hooks = []
+    try:
+        from bigmodel_core.probes import epoch_hook
+    except ModuleNotFoundError:
+        pass
+    else:
+        hooks.append(epoch_hook)
+
+    cfg = load_preset("quickstart_cnn").with_changes({"training.epochs": args.epochs})
+    readings = {"start": rss_mb()}
+    print(f"start: {readings['start']:.1f} MB RSS")
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+        pool = JobPool(store=RunStore(Path(tmp) / "runs"))
+        try:
+            for i in range(1, args.runs + 1):
+                t0 = time.perf_counter()
+                # the same session training again: the pool keeps its finished jobs, as in the app
+                job = pool.submit(Job(cfg, owner="one-session", kind="train", label="memory bench",
+                                      epoch_hooks=hooks))
+                while job.status not in ("completed", "stopped", "diverged", "failed"):
+                    job.touch()  # as the page's polling does
+                    time.sleep(0.2)
+                if job.status != "completed":
+                    print(f"training {i} ended {job.status}: {job.message}")
+                    return 1
+                gc.collect()
+                readings[f"after_{i}"] = rss_mb()
+                print(f"after training {i}: {readings[f'after_{i}']:.1f} MB RSS "
+                      f"({time.perf_counter() - t0:.1f} s, run {job.run_id})")
+        finally:
+            pool.shutdown()
+    first, last = readings["after_1"], readings[f"after_{args.runs}"]
+    growth = last - first
+    summary = {"runs": args.runs, "epochs": args.epochs, "rss_mb": {k: round(v, 1) for k, v in readings.items()},
+               "growth_after_first_mb": round(growth, 1), "limit_mb": args.limit_mb, "ok": growth <= args.limit_mb}
+    print(json.dumps(summary, indent=1))
+    print(("PASS" if summary["ok"] else "FAIL") + f": {growth:+.1f} MB from after training 1 to after training "
+          f"{args.runs} (limit {args.limit_mb:g} MB)")
+    return 0 if summary["ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
