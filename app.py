@@ -18,14 +18,14 @@ HERE = Path(__file__).resolve().parent
 
 # (script, title, icon, url path); a page is listed once its script exists
 PAGES = [
-    ("pages/home.py", "Home", ":material/home:", ""),
-    ("pages/build.py", "Build", ":material/construction:", "build"),
-    ("pages/train.py", "Train", ":material/monitoring:", "train"),
-    ("pages/compare.py", "Compare", ":material/compare_arrows:", "compare"),
-    ("pages/finetune.py", "Fine-tune", ":material/tune:", "finetune"),
-    ("pages/concepts.py", "Concepts", ":material/school:", "concepts"),
-    ("pages/lessons.py", "Lessons", ":material/menu_book:", "lessons"),
-    ("pages/runs.py", "Runs", ":material/folder_open:", "runs"),
+    ("app_pages/home.py", "Home", ":material/home:", ""),
+    ("app_pages/build.py", "Build", ":material/construction:", "build"),
+    ("app_pages/train.py", "Train", ":material/monitoring:", "train"),
+    ("app_pages/compare.py", "Compare", ":material/compare_arrows:", "compare"),
+    ("app_pages/finetune.py", "Fine-tune", ":material/tune:", "finetune"),
+    ("app_pages/concepts.py", "Concepts", ":material/school:", "concepts"),
+    ("app_pages/lessons.py", "Lessons", ":material/menu_book:", "lessons"),
+    ("app_pages/runs.py", "Runs", ":material/folder_open:", "runs"),
 ]
 
 st.set_page_config(page_title="bigmodel playground", page_icon=":material/neurology:", layout="wide")

@@ -116,13 +116,8 @@ def open_sessions(browser, url: str, n: int, query: str = TRAIN_QUERY) -> list:
 
 
 def warm_up(browser, url: str) -> None:
-    """Open the home page once, as the person running a workshop would before sharing the link.
-
-    On a freshly started server whose first request is a deep link (``/train?...``),
-    Streamlit runs pages/train.py on its own in its legacy pages/ mode: app.py, and with it
-    the URL config and the shared sidebar, never runs. Opening ``/`` first runs app.py,
-    whose st.navigation then serves every later deep link properly.
-    """
+    """Open the home page once, as the person running a workshop would before sharing the link
+    (it also takes the server's first-import cost out of the timings)."""
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(120_000)

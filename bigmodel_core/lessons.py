@@ -19,9 +19,9 @@ from .specs import ExperimentConfig
 LESSON_DIR = ASSETS / "lessons"
 # url path -> page script, as the app registers them ("" is the home page)
 PAGES: dict[str, str] = {
-    "": "pages/home.py", "build": "pages/build.py", "train": "pages/train.py", "compare": "pages/compare.py",
-    "finetune": "pages/finetune.py", "concepts": "pages/concepts.py", "lessons": "pages/lessons.py",
-    "runs": "pages/runs.py",
+    "": "app_pages/home.py", "build": "app_pages/build.py", "train": "app_pages/train.py",
+    "compare": "app_pages/compare.py", "finetune": "app_pages/finetune.py", "concepts": "app_pages/concepts.py",
+    "lessons": "app_pages/lessons.py", "runs": "app_pages/runs.py",
 }
 
 

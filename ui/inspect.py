@@ -1,7 +1,7 @@
 """The "inside the model" area of the Train page: feature maps, filters, states, gates, gradients, errors.
 
 Call ``render_inspect(source, trainer=None)`` below the training curves, where ``source`` is
-the Train page's ``Job`` (what pages/train.py passes), a job ``Snapshot`` (then pass the
+the Train page's ``Job`` (what app_pages/train.py passes), a job ``Snapshot`` (then pass the
 trainer too, or it is looked up in the job pool), or a ``StoredRun`` from the run store.
 
 While the job trains, the area is a fragment that refreshes every couple of seconds and

@@ -31,7 +31,7 @@ def test_every_lesson_starts_from_a_buildable_preset_and_a_known_page(name):
     cfg = lesson.config()
     d = cfg.data
     infer_layers(cfg.model, dataset_info(d.name, image_size=d.image_size, seq_len=d.seq_len))
-    assert lesson.page_file == f"pages/{lesson.page}.py"
+    assert lesson.page_file == f"app_pages/{lesson.page}.py"
     assert lesson.preset in preset_descriptions()
 
 
@@ -83,5 +83,5 @@ def test_a_lesson_file_that_is_not_json_is_reported(lesson_dir):
 def test_a_good_custom_lesson_loads(lesson_dir):
     (lesson_dir / "mine.json").write_text(json.dumps(GOOD))
     lesson = L.load_lesson("mine")
-    assert lesson.hide_advanced and lesson.page_file == "pages/train.py"
+    assert lesson.hide_advanced and lesson.page_file == "app_pages/train.py"
     assert [x.name for x in L.list_lessons()] == ["mine"]

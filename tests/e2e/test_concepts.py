@@ -20,8 +20,7 @@ def settled(page) -> None:
 
 
 def open_in_app(page, app_url: str, path: str) -> None:
-    # Visit the entry page first: on a fresh server Streamlit decides between st.navigation and the
-    # legacy pages/ folder on the first run, and a deep link as the very first request gets the latter.
+    # visit the entry page first, as a learner following the navigation would
     open_page(page, app_url)
     wait_for_text(page, "Concepts")
     open_page(page, app_url + path)

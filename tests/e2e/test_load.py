@@ -41,10 +41,6 @@ def test_three_sessions_queue_visibly_complete_and_the_cap_holds(browser, one_sl
     assert "Traceback" not in log, log[-3000:]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="a deep link as the first request after a (re)start runs pages/train.py in Streamlit's "
-                          "legacy pages/ mode: app.py, the URL config and the sidebar are skipped until someone "
-                          "opens /")
 def test_a_deep_link_as_the_first_request_after_a_restart_applies_its_config(browser, tmp_path):
     proc, url = start_app(tmp_path)
     context = browser.new_context()

@@ -15,8 +15,8 @@ from bigmodel_core import compare as cmp
 from bigmodel_core.presets import load_preset, preset_names
 from bigmodel_core.specs import OPTIMIZERS, ConfigError, ExperimentConfig
 from ui import state
-from ui.lesson_hooks import lesson_banner
 from ui.figures.compare import PNG_CONFIG, Series, bars_figure, batch_loss_figure, curves_figure
+from ui.lesson_hooks import lesson_banner
 
 CURRENT = "compare_current"  # the Comparison shown on this page (planned, running or re-opened)
 SHOT = "compare_shot"  # the screenshot layout toggle

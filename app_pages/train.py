@@ -108,7 +108,7 @@ if b[3].button("Stop", disabled=not active, key="train_stop", width="stretch"):
     st.rerun()
 if design_error:
     b[4].error(f"{design_error} Fix it on the Build page.", icon=":material/error:")
-    st.page_link("pages/build.py", label="Go to Build", icon=":material/construction:")
+    st.page_link("app_pages/build.py", label="Go to Build", icon=":material/construction:")
 
 if start:
     # probes (feature maps, gates, gradients) ride along: measured once per epoch on a copy

@@ -22,7 +22,7 @@ def tiny(**changes):
 
 
 def compare_app(cfg=None, comparison=None, query=None) -> tuple[AppTest, str]:
-    at = AppTest.from_file(str(ROOT / "pages/compare.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "app_pages/compare.py"), default_timeout=60)
     owner = secrets.token_hex(6)
     at.session_state["owner"] = owner
     at.session_state["config"] = cfg or tiny()

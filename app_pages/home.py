@@ -18,14 +18,14 @@ st.markdown(
 )
 
 c1, c2, c3 = st.columns(3)
-c1.page_link("pages/build.py", label="**1. Build** a model", icon=":material/construction:")
-c2.page_link("pages/train.py", label="**2. Train** it live", icon=":material/monitoring:")
+c1.page_link("app_pages/build.py", label="**1. Build** a model", icon=":material/construction:")
+c2.page_link("app_pages/train.py", label="**2. Train** it live", icon=":material/monitoring:")
 try:
     from bigmodel_core.lessons import list_lessons
 except ModuleNotFoundError:
     list_lessons = None
 if list_lessons is not None:
-    c3.page_link("pages/lessons.py", label="**Workshop lessons**", icon=":material/menu_book:")
+    c3.page_link("app_pages/lessons.py", label="**Workshop lessons**", icon=":material/menu_book:")
 
 st.subheader("Start from a preset")
 desc = preset_descriptions()
@@ -36,7 +36,7 @@ for name in preset_names():
     if cols[2].button("Open", key=f"home_open_{name}", width="stretch"):
         state.set_config(load_preset(name))
         state.notify(f"Loaded preset {name}.")
-        st.switch_page("pages/build.py")
+        st.switch_page("app_pages/build.py")
 
 st.subheader("Datasets")
 st.caption("All generated here or shipped inside installed packages: nothing is downloaded.")

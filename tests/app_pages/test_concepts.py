@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def at() -> AppTest:
     """One app for the module: each test moves some widgets and reruns (the first render is the slow one)."""
-    app = AppTest.from_file(str(ROOT / "pages/concepts.py"), default_timeout=120).run()
+    app = AppTest.from_file(str(ROOT / "app_pages/concepts.py"), default_timeout=120).run()
     assert not app.exception
     return app
 

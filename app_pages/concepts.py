@@ -377,7 +377,8 @@ with tab_over:
                 "(above) and **early stopping** on the validation loss")
     st.markdown("See it happen: the Compare page trains the same CNN on 100 digits with and without each remedy, "
                 "from identical initial weights, in one click.")
-    link("pages/compare.py", "Open Compare (the Overfitting lesson button is at the top)", "/compare",
+    link("app_pages/compare.py", "Open Compare (the Overfitting lesson button is at the top)", "/compare",
          ":material/compare_arrows:")
-    link("pages/lessons.py", "Or take the 'Overfitting and dropout' lesson, step by step (Lessons page)", "/lessons",
+    link("app_pages/lessons.py", "Or take the 'Overfitting and dropout' lesson, step by step (Lessons page)",
+         "/lessons",
          ":material/school:")

@@ -97,7 +97,7 @@ if b[1].button("Open in Compare", disabled=not chosen, key="runs_to_compare", wi
     st.session_state["compare_current"] = cmp.Comparison.from_stored(chosen)
     st.session_state["compare_shot"] = False
     try:
-        st.switch_page("pages/compare.py")
+        st.switch_page("app_pages/compare.py")
     except Exception:  # noqa: BLE001 - without the app's navigation (tests) stay here
         state.notify("Opened in the Compare page.")
         st.rerun()

@@ -16,7 +16,7 @@ def tiny():
 
 
 def train_app(cfg=None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages/train.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "app_pages/train.py"), default_timeout=60)
     at.session_state["config"] = cfg or tiny()
     return at.run()
 

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def page() -> tuple[AppTest, str]:
-    at = AppTest.from_file(str(ROOT / "pages/finetune.py"), default_timeout=90)
+    at = AppTest.from_file(str(ROOT / "app_pages/finetune.py"), default_timeout=90)
     owner = secrets.token_hex(6)
     at.session_state["owner"] = owner
     return at.run(), owner

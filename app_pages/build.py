@@ -197,7 +197,7 @@ else:
 cols = st.columns(4)
 if cols[0].button("Train this model →", type="primary", disabled=error is not None, key="build_to_train",
                   width="stretch"):
-    st.switch_page("pages/train.py")
+    st.switch_page("app_pages/train.py")
 cols[1].download_button("Download config (.json)", new_cfg.to_json(), file_name="experiment.json",
                         mime="application/json", width="stretch", key="build_download")
 try:

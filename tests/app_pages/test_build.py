@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def build_app(cfg=None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages/build.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "app_pages/build.py"), default_timeout=60)
     if cfg is not None:
         at.session_state["config"] = cfg
     return at.run()

@@ -32,7 +32,7 @@ def save(owner: str, config, label: str, kind: str = "train", acc: float = 0.5, 
 
 
 def runs_app(owner: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages/runs.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "app_pages/runs.py"), default_timeout=60)
     at.session_state["owner"] = owner
     return at.run()
 

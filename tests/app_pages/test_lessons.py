@@ -34,7 +34,7 @@ def lesson_app(name: str | None) -> AppTest:
 
 
 def test_lessons_page_lists_every_lesson_with_its_link():
-    at = AppTest.from_file(str(ROOT / "pages/lessons.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "app_pages/lessons.py"), default_timeout=60).run()
     assert not at.exception
     headers = [h.value for h in at.subheader]
     lessons = list_lessons()
@@ -91,7 +91,7 @@ def test_no_lesson_no_banner():
 
 def test_build_page_in_lesson_mode_shows_the_banner_and_fewer_controls():
     def build(lesson: str | None) -> AppTest:
-        at = AppTest.from_file(str(ROOT / "pages/build.py"), default_timeout=60)
+        at = AppTest.from_file(str(ROOT / "app_pages/build.py"), default_timeout=60)
         at.session_state["config"] = load_preset("lesson_first_cnn")
         if lesson:
             at.session_state["lesson_active"] = lesson
