@@ -21,6 +21,7 @@ from bigmodel_core.finetune import (
     Source,
     Strategy,
     UploadError,
+    accept_upload,
     apply_strategy,
     budget_indices,
     layer_table,
@@ -293,6 +294,16 @@ def test_weights_for_another_architecture_name_the_first_mismatch():
     extra = dict(build_model(cfg.model, info, seed=0).state_dict(), bogus=torch.zeros(1))
     with pytest.raises(UploadError, match="'bogus' that this model does not have"):
         FinetuneTrainer(cfg, plan("head", 5), Source("upload", extra, "0" * 64))
+
+
+def test_accept_upload_checks_against_the_chosen_architecture():
+    data = (PRETRAINED_DIR / "letters_cnn.safetensors").read_bytes()
+    src = accept_upload(data, "mine.safetensors", suggested_target("letters_cnn"))
+    assert src.label == "mine.safetensors (upload)" and src.sha256 == load_card("letters_cnn")["sha256"]
+    with pytest.raises(UploadError, match="'blocks.0.conv.weight' has shape 16x1x3x3; this model needs 4x1x3x3"):
+        accept_upload(data, "mine.safetensors", tiny())
+    with pytest.raises(UploadError, match="'rnn.0.weight_ih_l0' .* is missing"):
+        accept_upload(data, "mine.safetensors", suggested_target("adding_lstm"))
 
 
 def test_classifier_of_another_size_is_accepted_and_replaced():
