@@ -507,26 +507,29 @@ def confusion(outputs: torch.Tensor, dataset: Dataset, max_wrong: int = MAX_WRON
     """Confusion matrix (rows true, columns predicted) and the most confidently wrong examples."""
     if dataset.info.task != "classification":
         raise ProbeError(f"a confusion matrix needs a classification task; {dataset.info.name} is regression")
-    y = dataset.y_val.to(outputs.device)
-    if len(outputs) != len(y):
-        raise ProbeError(f"{len(outputs)} outputs for {len(y)} validation samples")
+    # numpy from here on: a few thousand numbers, and no tiny torch ops that wake a busy thread pool
+    out = _np(outputs)
+    y = dataset.y_val.detach().cpu().numpy()
+    if len(out) != len(y):
+        raise ProbeError(f"{len(out)} outputs for {len(y)} validation samples")
     k = dataset.info.num_outputs
-    probs = torch.softmax(outputs.float(), dim=1)
-    conf, pred = probs.max(dim=1)
-    matrix = torch.bincount(y * k + pred, minlength=k * k).reshape(k, k)
-    wrong_idx = torch.nonzero(pred != y).flatten()
-    order = wrong_idx[conf[wrong_idx].argsort(descending=True)[:max_wrong]]
+    e = np.exp(out - out.max(axis=1, keepdims=True))
+    probs = e / e.sum(axis=1, keepdims=True)
+    pred = probs.argmax(axis=1)
+    conf = probs[np.arange(len(pred)), pred]
+    matrix = np.bincount(y * k + pred, minlength=k * k).reshape(k, k).astype(np.int64)
+    wrong_idx = np.flatnonzero(pred != y)
+    order = wrong_idx[np.argsort(-conf[wrong_idx], kind="stable")[:max_wrong]]
     wrong = tuple(WrongExample(int(i), int(y[i]), int(pred[i]), float(conf[i]), _np(dataset.x_val[int(i)]))
-                  for i in order.cpu())
-    return Confusion(matrix.cpu().numpy().astype(np.int64), dataset.info.class_names, wrong)
+                  for i in order)
+    return Confusion(matrix, dataset.info.class_names, wrong)
 
 
 def regression(outputs: torch.Tensor, dataset: Dataset, max_points: int = MAX_POINTS) -> Regression:
     if dataset.info.task != "regression":
         raise ProbeError(f"prediction-vs-target plots are for regression; {dataset.info.name} is classification")
-    y = dataset.y_val.to(outputs.device)
-    mae = float((outputs - y).abs().mean())
-    return Regression(_np(outputs[:max_points, 0]), _np(y[:max_points, 0]), mae, len(y))
+    out, y = _np(outputs)[:, 0], dataset.y_val.detach().cpu().numpy()[:, 0]
+    return Regression(out[:max_points], y[:max_points], float(np.abs(out - y).mean()), len(y))
 
 
 # --- weights -------------------------------------------------------------------------------------------
@@ -535,25 +538,27 @@ def weight_samples(model: nn.Module, max_values: int = HIST_SAMPLE) -> dict[str,
 
     Layers with more than ``max_values`` weights keep an evenly strided subset (no randomness).
     """
-    groups: dict[str, list[torch.Tensor]] = {}
+    groups: dict[str, list[np.ndarray]] = {}
     for name, p in model.named_parameters():
         if p.dim() >= 2:
-            groups.setdefault(name.rpartition(".")[0] or name, []).append(p.detach().flatten())
+            groups.setdefault(name.rpartition(".")[0] or name, []).append(_np(p).ravel())
     out = {}
-    for module, ts in groups.items():
-        flat = torch.cat(ts)
-        if flat.numel() > max_values:
-            flat = flat[:: math.ceil(flat.numel() / max_values)]
-        out[module] = _np(flat)
+    for module, arrays in groups.items():
+        flat = np.concatenate(arrays)  # always a copy: a sample must not follow the live weights
+        if flat.size > max_values:
+            flat = flat[:: math.ceil(flat.size / max_values)].copy()
+        out[module] = flat
     return out
 
 
-def weight_histograms(model: nn.Module, start: dict[str, np.ndarray] | None,
+def weight_histograms(model: nn.Module | dict[str, np.ndarray], start: dict[str, np.ndarray] | None,
                       labels: dict[str, str] | None = None, bins: int = HIST_BINS) -> tuple[WeightHistogram, ...]:
-    """Per-layer histograms of the weights now and (if known) at the start, on shared bins."""
+    """Per-layer histograms of the weights now (a model, or its :func:`weight_samples`) and, if
+    known, at the start, on shared bins."""
     labels = labels or {}
     hists = []
-    for module, now in weight_samples(model).items():
+    now_samples = model if isinstance(model, dict) else weight_samples(model)
+    for module, now in now_samples.items():
         before = start.get(module) if start else None
         now = now[np.isfinite(now)]  # a diverged run's NaN/inf weights cannot be binned
         if before is not None:
@@ -589,7 +594,8 @@ def compute_probes(model: nn.Module, dataset: Dataset, *, spec: CNNSpec | RNNSpe
                                                    getattr(model, "family", type(model).__name__))
     labels = layer_labels(spec, info)
     notes: list[str] = []
-    if not all(bool(torch.isfinite(p).all()) for p in m.parameters()):
+    samples = weight_samples(m)
+    if not all(np.isfinite(v).all() for v in samples.values()):
         notes.append("some weights are NaN or infinite (the run diverged), so these pictures show where it broke; "
                      "lower the learning rate or turn on gradient clipping")
     cnn = seq = None
@@ -617,7 +623,7 @@ def compute_probes(model: nn.Module, dataset: Dataset, *, spec: CNNSpec | RNNSpe
         epoch=epoch, family=family, task=info.task, dataset=info.name, index=index, cnn=cnn, sequence=seq,
         confusion=conf, regression=reg, grad_steps=list(log["steps"]),
         grad_norms={labels.get(k, k): list(v) for k, v in log["norms"].items()},
-        weights=weight_histograms(m, start_weights, labels), notes=tuple(notes))
+        weights=weight_histograms(samples, start_weights, labels), notes=tuple(notes))
 
 
 def probes_for_run(run: StoredRun, index: int = 0) -> ProbeResult:
