@@ -3,4 +3,12 @@
 It never imports streamlit; the app in app_pages/ and ui/ is a thin layer over it.
 """
 
+import os
+
+# Idle OpenMP threads sleep instead of spinning. A playground server shares its cores with
+# the web server, the browser and other trainings; with spinning threads, a 2-thread job on
+# a busy 2-core machine ran 10x slower than with one thread (measured), with passive
+# waiting it stays faster. It must be set before torch loads its OpenMP runtime.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"

@@ -1,5 +1,6 @@
 import os
 
+import bigmodel_core  # noqa: F401  (sets the OpenMP wait policy before torch loads)
 import torch
 
 # One intra-op thread per test process: tests start servers and subprocesses beside
