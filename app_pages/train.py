@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import streamlit as st
 
@@ -13,6 +11,7 @@ from bigmodel_core.jobs import Job
 from bigmodel_core.models import SpecError, infer_layers
 from bigmodel_core.specs import ConfigError, parse_config
 from bigmodel_core.store import save_weights_bytes
+from bigmodel_core.train import load_data
 from ui import state, widgets
 from ui.figures.training import PNG_CONFIG, image_gallery, loss_figure, metric_figure, sequence_gallery
 from ui.inspect import render_inspect
@@ -82,6 +81,7 @@ except ConfigError as exc:
     st.error(f"These settings are not valid: {exc}")
     st.stop()
 state.set_config(cfg)
+load_data(cfg)  # build (and cache) the dataset now, not after the click on Train
 design_error = None
 try:
     infer_layers(cfg.model, info)
@@ -89,34 +89,35 @@ except SpecError as exc:
     design_error = str(exc)
 
 # --- controls -------------------------------------------------------------------------------
+def start_training() -> None:
+    # a button callback runs before the rerun, so the page draws the new job in one pass
+    # probes (feature maps, gates, gradients) ride along: measured once per epoch on a copy
+    cfg = state.get_config()
+    job = pool.submit(Job(cfg, owner=owner, kind="train", label=f"{cfg.model.family} on {cfg.data.name}",
+                          make_trainer=probes.make_trainer, epoch_hooks=[probes.epoch_hook]))
+    st.session_state[state.TRAIN_JOB] = job.job_id
+
+
+def control(action: str) -> None:
+    job = pool.get(owner, st.session_state.get(state.TRAIN_JOB, ""))
+    if job is not None:
+        getattr(job, action)()
+
+
 job_id = st.session_state.get(state.TRAIN_JOB)
 job = pool.get(owner, job_id) if job_id else None
 active = job is not None and job.status in ("queued", "running", "paused")
 b = st.columns([1.2, 1, 1, 1, 4])
-start = b[0].button("Train", type="primary", disabled=active or design_error is not None, key="train_start",
-                    width="stretch")
-if b[1].button("Pause", disabled=not (active and job.status == "running"), key="train_pause",
-               width="stretch"):
-    job.pause()
-    st.rerun()
-if b[2].button("Resume", disabled=not (active and job.status == "paused"), key="train_resume",
-               width="stretch"):
-    job.resume()
-    st.rerun()
-if b[3].button("Stop", disabled=not active, key="train_stop", width="stretch"):
-    job.stop()
-    st.rerun()
+b[0].button("Train", type="primary", disabled=active or design_error is not None, key="train_start",
+            width="stretch", on_click=start_training)
+b[1].button("Pause", disabled=not (active and job.status == "running"), key="train_pause", width="stretch",
+            on_click=control, args=("pause",))
+b[2].button("Resume", disabled=not (active and job.status == "paused"), key="train_resume", width="stretch",
+            on_click=control, args=("resume",))
+b[3].button("Stop", disabled=not active, key="train_stop", width="stretch", on_click=control, args=("stop",))
 if design_error:
     b[4].error(f"{design_error} Fix it on the Build page.", icon=":material/error:")
     st.page_link("app_pages/build.py", label="Go to Build", icon=":material/construction:")
-
-if start:
-    # probes (feature maps, gates, gradients) ride along: measured once per epoch on a copy
-    job = pool.submit(Job(cfg, owner=owner, kind="train", label=f"{cfg.model.family} on {cfg.data.name}",
-                          make_trainer=probes.make_trainer, epoch_hooks=[probes.epoch_hook]))
-    st.session_state[state.TRAIN_JOB] = job.job_id
-    st.session_state["_train_clicked"] = time.perf_counter()
-    st.rerun()
 
 
 # --- live view ------------------------------------------------------------------------------
@@ -164,16 +165,21 @@ def live_view() -> None:
     if snap.epochs:
         with st.expander("Epoch table"):
             st.dataframe(pd.DataFrame(snap.epochs), hide_index=True, width="stretch")
-    if snap.finished and st.session_state.get("_train_finished_seen") != snap.job_id:
-        # one full rerun so the buttons and downloads reflect the finished job
-        st.session_state["_train_finished_seen"] = snap.job_id
+    drawn = st.session_state.get("_train_drawn")
+    now = (snap.job_id, len(snap.epochs), snap.status)
+    if drawn is not None and drawn[0] == snap.job_id and drawn != now:
+        # a new epoch (fresh probes for the inspect area) or a status change: redraw the page once
+        st.session_state["_train_drawn"] = now
         st.rerun(scope="app")
+    st.session_state["_train_drawn"] = now
 
 
 if job is not None:
     st.caption(f"Job: {job.label} · {job.config.training.epochs} epochs · batch {job.config.training.batch_size} · "
                f"{job.config.optimizer.name} lr {job.config.optimizer.lr:g}")
-st.fragment(live_view, run_every=0.5 if active else None)()
+# Poll fast until the first point is on the chart, then at a pace that leaves the CPU to training.
+first_point_pending = active and job.snapshot().step == 0
+st.fragment(live_view, run_every=(0.25 if first_point_pending else 1.0) if active else None)()
 
 if job is not None and job.status in ("completed", "stopped", "diverged") and job.final_state is not None:
     snap = job.snapshot()

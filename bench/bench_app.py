@@ -59,6 +59,7 @@ def main() -> None:
             out["rss_idle_mb"] = rss_mb(proc.pid)
 
             open_page(page, url + "/train?preset=quickstart_cnn")
+            page.get_by_role("button", name="Train", exact=True).wait_for()  # page drawn: start the clock
             t1 = time.perf_counter()
             click_button(page, "Train")
             page.wait_for_function(f"() => ({POINTS_JS})() > 0", polling=20)

@@ -209,6 +209,9 @@ class JobPool:
         # torch's intra-op thread count is process-wide: set it once so that the running
         # jobs together use about the machine's cores instead of each grabbing all of them
         torch.set_num_threads(self.threads_per_job)
+        # The first optimizer a process builds imports torch._dynamo (about 2 s); pay that when
+        # the server starts, not between a learner's click on Train and the first point.
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
         for i in range(self.max_workers):
             t = threading.Thread(target=self._worker, name=f"bigmodel-worker-{i}", daemon=True)
             t.start()

@@ -34,7 +34,6 @@ from ui.figures import probes as figs
 CACHE = "inspect_cache"  # session key: (cache key, ProbeResult) of the last on-demand computation
 SEED = "inspect_seed"  # session key: seed of the "one per class" draw
 ACTIVE = ("queued", "running", "paused")
-REFRESH_SECONDS = 2.0
 FEATURE_NAMES = {"adding_problem": ["value", "marker"], "sine_wave": ["value"]}
 
 
@@ -48,10 +47,10 @@ def render_inspect(source: Job | Snapshot | StoredRun | None, trainer: Trainer |
     job = source if isinstance(source, Job) else _find_job(source)
     snap = source.snapshot() if isinstance(source, Job) else source
     trainer = trainer or (job.trainer if job is not None else None)
-    if snap.status in ACTIVE:
-        st.fragment(_live_body, run_every=REFRESH_SECONDS)(snap.job_id, job, trainer)
-    else:
-        _body(source=snap, trainer=trainer, job=job)
+    # Drawn with the page, not as a polling fragment: the probes change once per epoch, and the
+    # Train page's live view reruns the page when a new epoch lands. Redrawing these figures
+    # every few seconds cost the training thread a large share of a small machine's CPU.
+    _body(source=snap, trainer=trainer, job=job)
 
 
 def _find_job(snap: Snapshot) -> Job | None:
@@ -61,16 +60,6 @@ def _find_job(snap: Snapshot) -> Job | None:
         return state.get_pool().get(state.owner_id(), snap.job_id)
     except Exception:  # noqa: BLE001 - without the pool the area still shows what the snapshot holds
         return None
-
-
-def _live_body(job_id: str, job: Job | None, trainer: Trainer | None) -> None:
-    snap = job.snapshot() if job is not None else None
-    if snap is None:
-        return
-    _body(source=snap, trainer=trainer or job.trainer, job=job)
-    if snap.finished:
-        # one full rerun so the area stops refreshing and shows the final weights
-        st.rerun(scope="app")
 
 
 # --- choosing the input -----------------------------------------------------------------------------

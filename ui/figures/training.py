@@ -35,7 +35,9 @@ def loss_figure(steps: Sequence[int], batch_losses: Sequence[float], epochs: Seq
                 log_y: bool = False) -> go.Figure:
     """Per-batch training loss, and per-epoch train/validation loss at each epoch's last step."""
     fig = go.Figure()
-    fig.add_trace(go.Scattergl(x=list(steps), y=list(batch_losses), mode="lines", name="batch loss",
+    # SVG, not WebGL: with at most a few thousand points it is as fast, and it stays cheap in
+    # browsers without GPU acceleration (WebGL falls back to software rendering there)
+    fig.add_trace(go.Scatter(x=list(steps), y=list(batch_losses), mode="lines", name="batch loss",
                                line=dict(color=BATCH_COLOR, width=1)))
     if epochs:
         xs = [e["step"] for e in epochs]
