@@ -1,3 +1,4 @@
+# ruff: noqa: I001  (bigmodel_core must load before torch: it sets the OpenMP wait policy)
 import os
 
 import bigmodel_core  # noqa: F401  (sets the OpenMP wait policy before torch loads)
