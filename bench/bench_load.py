@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -49,7 +51,7 @@ TRAIN_QUERY = "preset=quickstart_cnn&training.epochs=1"
 OBSERVER_JS = """() => {
   if (window.__load) return;
   const s = window.__load = {queued: [], completed: false, failed: [], stopped: false, exception: false,
-                             run_id: null};
+                             run_id: null, wall: null};
   const look = () => {
     if (document.querySelector('[data-testid="stException"]')) s.exception = true;
     for (const el of document.querySelectorAll('[data-testid="stAlert"], [data-testid="stCaptionContainer"]')) {
@@ -62,6 +64,8 @@ OBSERVER_JS = """() => {
       if (/\\bStopped\\b/.test(t)) s.stopped = true;
       const r = t.match(/Saved as run\\s+(\\S+)/);
       if (r) s.run_id = r[1];
+      const w = t.match(/parameters · ([\\d.]+) s/);
+      if (w) s.wall = +w[1];
     }
   };
   setInterval(look, 250);
@@ -78,6 +82,7 @@ class SessionResult:
     stopped: bool = False
     exception: bool = False
     run_id: str | None = None
+    wall_s: float | None = None  # the training's own wall time, as the page reports it
 
     @property
     def finished(self) -> bool:
@@ -95,7 +100,7 @@ def observe(page) -> None:
 def read(page, index: int) -> SessionResult:
     s = page.evaluate("() => window.__load")
     return SessionResult(index, sorted(s["queued"]), s["completed"], s["failed"], s["stopped"], s["exception"],
-                         s["run_id"])
+                         s["run_id"], s["wall"])
 
 
 def open_sessions(browser, url: str, n: int, query: str = TRAIN_QUERY) -> list:
@@ -126,16 +131,39 @@ def warm_up(browser, url: str) -> None:
     context.close()
 
 
-def switch_once(page, timeout_s: float = 120.0) -> tuple[float, float]:
-    """Seconds to switch Train -> Build and Build -> Train with the sidebar links."""
-    t0 = time.perf_counter()
-    page.get_by_role("link", name="Build").first.click()
-    page.get_by_text("Build a model").first.wait_for(timeout=timeout_s * 1000)
-    t1 = time.perf_counter()
-    page.get_by_role("link", name="Train").first.click()
-    page.get_by_text("Preview samples").first.wait_for(timeout=timeout_s * 1000)
-    t2 = time.perf_counter()
-    return t1 - t0, t2 - t1
+def switch_once(page, timeout_s: float = 60.0) -> list[float]:
+    """Seconds to switch Train -> Build and Build -> Train with the sidebar links.
+
+    A switch that does not finish within ``timeout_s`` counts as ``timeout_s`` (so the
+    percentiles are a lower bound then) and the page is reloaded to carry on.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    times = []
+    for link, text in (("Build", "Build a model"), ("Train", "Preview samples")):
+        t0 = time.perf_counter()
+        try:
+            page.get_by_role("link", name=link).first.click(timeout=timeout_s * 1000)
+            page.get_by_text(text).first.wait_for(timeout=timeout_s * 1000)
+            times.append(time.perf_counter() - t0)
+        except PlaywrightTimeout:
+            times.append(timeout_s)
+            page.goto(page.url.split("?")[0], wait_until="commit")
+            return times
+    return times
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -154,7 +182,7 @@ def read_stats(path: Path) -> dict:
 
 
 def run_load(browser, url: str, sessions: int, stats_file: Path, deadline_s: float, query: str = TRAIN_QUERY,
-             measure_switches: bool = True, log=print) -> dict:
+             measure_switches: bool = True, log=print, server_pid: int | None = None) -> dict:
     """Start ``sessions`` trainings and watch them to the end; returns the figures."""
     t_start = time.perf_counter()
     warm_up(browser, url)
@@ -166,6 +194,9 @@ def run_load(browser, url: str, sessions: int, stats_file: Path, deadline_s: flo
         open_page(switcher, f"{url}/train?preset=quickstart_cnn")
     pages = open_sessions(browser, url, sessions, query)
     log(f"{sessions} sessions on the Train page at {time.perf_counter() - t_start:.1f} s")
+    t_train = time.perf_counter()
+    cpu0 = cpu_seconds(server_pid) if server_pid else None
+    rss0 = rss_mb(server_pid) if server_pid else None
     for i, page in enumerate(pages):
         click_button(page, "Train")
         log(f"session {i + 1}: Train pressed at {time.perf_counter() - t_start:.1f} s")
@@ -177,8 +208,7 @@ def run_load(browser, url: str, sessions: int, stats_file: Path, deadline_s: flo
             log(f"deadline of {deadline_s:.0f} s reached with sessions still training")
             break
         if switcher is not None:
-            there, back = switch_once(switcher)
-            switches += [there, back]
+            switches += switch_once(switcher)
         else:
             pages[0].wait_for_timeout(500)
         running_seen.append(read_stats(stats_file).get("running", 0))
@@ -189,6 +219,8 @@ def run_load(browser, url: str, sessions: int, stats_file: Path, deadline_s: flo
                 log(f"session {new.index + 1}: {'completed' if new.ok else 'FAILED'} at "
                     f"{time.perf_counter() - t_start:.1f} s (queue positions shown: {new.queued or 'none'})")
     elapsed = time.perf_counter() - t_start
+    training_phase = time.perf_counter() - t_train
+    server_cores = (cpu_seconds(server_pid) - cpu0) / training_phase if server_pid else None
     stats = read_stats(stats_file)
     for p in pages + ([switcher] if switcher else []):
         p.context.close()
@@ -205,7 +237,11 @@ def run_load(browser, url: str, sessions: int, stats_file: Path, deadline_s: flo
         "max_workers": stats.get("max_workers"),
         "peak_running": stats.get("peak_running"),
         "max_running_sampled": max(running_seen, default=None),
+        "training_wall_s": {r.index + 1: r.wall_s for r in results},
+        "server_cpu_cores": round(server_cores, 2) if server_cores is not None else None,
+        "server_rss_mb_before_after": [round(rss0, 1), round(rss_mb(server_pid), 1)] if server_pid else None,
         "page_switches": len(switches),
+        "page_switches_timed_out": sum(t >= 60.0 for t in switches),
         "page_switch_p50_s": round(percentile(switches, 50), 3),
         "page_switch_p95_s": round(percentile(switches, 95), 3),
         "page_switch_max_s": round(max(switches), 3) if switches else None,
@@ -231,6 +267,21 @@ def verdict(fig: dict) -> list[str]:
     return problems
 
 
+def headless_wall_s() -> float:
+    """The same training (quickstart_cnn, 1 epoch) in this process with no UI, on the torch thread
+    count the server gives one job: the reference for how much the serving slowed training down."""
+    import torch
+
+    from bigmodel_core.limits import current_limits
+    from bigmodel_core.presets import load_preset
+    from bigmodel_core.train import Trainer
+
+    torch.set_num_threads(current_limits().threads_per_job)
+    cfg = load_preset("quickstart_cnn").with_changes({"training.epochs": 1})
+    Trainer(cfg.with_changes({"data.train_size": 64, "data.val_size": 16})).fit()  # warm up
+    return Trainer(cfg).fit().wall_seconds
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sessions", type=int, default=8)
@@ -251,7 +302,8 @@ def main() -> int:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             try:
-                fig = run_load(browser, url, args.sessions, stats_file, args.deadline, args.query)
+                fig = run_load(browser, url, args.sessions, stats_file, args.deadline, args.query,
+                               server_pid=proc.pid)
             finally:
                 browser.close()
     finally:
@@ -259,12 +311,19 @@ def main() -> int:
     log = next(tmp.glob("streamlit-*.log"), None)
     tracebacks = len(re.findall(r"Traceback \(most recent call last\)", log.read_text())) if log else 0
     fig["server_tracebacks"] = tracebacks
+    walls = sorted(w for w in fig["training_wall_s"].values() if w)
+    if walls and args.query == TRAIN_QUERY:
+        ref = headless_wall_s()
+        fig["headless_training_wall_s"] = round(ref, 1)
+        fig["training_slowdown_median"] = round(statistics.median(walls) / ref, 2)
     print(json.dumps(fig, indent=1))
     problems = verdict(fig) + ([f"{tracebacks} traceback(s) in the server log {log}"] if tracebacks else [])
     print(f"sessions completed: {fig['completed']}/{fig['sessions']} ({fig['queued_sessions']} queued visibly), "
           f"peak running {fig['peak_running']} (cap {fig['max_workers']}), "
           f"page switch p50 {fig['page_switch_p50_s']:.2f} s, p95 {fig['page_switch_p95_s']:.2f} s "
-          f"over {fig['page_switches']} switches, {fig['wall_s']:.0f} s in all")
+          f"over {fig['page_switches']} switches, {fig['wall_s']:.0f} s in all; server used "
+          f"{fig['server_cpu_cores']} cores while training; median training slowdown against the same training "
+          f"headless: {fig.get('training_slowdown_median', 'n/a')}x")
     print("PASS" if not problems else "FAIL: " + "; ".join(problems))
     return 0 if not problems else 1
 
