@@ -181,17 +181,76 @@ def read_stats(path: Path) -> dict:
         return {}
 
 
+def _switcher_main(url: str, out: str, stop: str, deadline_s: float) -> None:
+    """Child process: its own Chromium, one session switching pages until told to stop.
+
+    Each measured switch is appended to ``out`` as it happens, so whatever was measured
+    survives even if this process has to be killed (a page that stops answering can block a
+    Playwright call in a way its timeout does not end).
+    """
+    os.setsid()  # its own process group, so the parent can end it together with its browser
+    from playwright.sync_api import sync_playwright
+
+    t_end = time.monotonic() + deadline_s
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        page.set_default_timeout(120_000)
+        open_page(page, f"{url}/train?preset=quickstart_cnn")
+        with open(out, "a") as f:
+            f.write("ready\n")
+            f.flush()
+            while not Path(stop).exists() and time.monotonic() < t_end:
+                for seconds in switch_once(page):
+                    f.write(f"{seconds:.4f}\n")
+                    f.flush()
+                page.wait_for_timeout(250)
+        browser.close()
+
+
+class Switcher:
+    """The extra session that measures page switches, in a child process the bench can always end."""
+
+    def __init__(self, url: str, tmp: Path, deadline_s: float):
+        import multiprocessing
+
+        self.out, self.stop_file = tmp / "switches.txt", tmp / "switches.stop"
+        self.proc = multiprocessing.get_context("spawn").Process(
+            target=_switcher_main, args=(url, str(self.out), str(self.stop_file), deadline_s), daemon=True)
+        self.proc.start()
+
+    def lines(self) -> list[str]:
+        return self.out.read_text().split() if self.out.exists() else []
+
+    def wait_ready(self, timeout_s: float = 180.0) -> None:
+        t0 = time.monotonic()
+        while "ready" not in self.lines() and time.monotonic() - t0 < timeout_s and self.proc.is_alive():
+            time.sleep(0.5)
+
+    def finish(self) -> tuple[list[float], bool]:
+        """(switch times, whether the child had to be killed)."""
+        import signal
+
+        self.stop_file.touch()
+        self.proc.join(90)
+        killed = self.proc.is_alive()
+        if killed:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.join(10)
+        return [float(x) for x in self.lines() if x != "ready"], killed
+
+
 def run_load(browser, url: str, sessions: int, stats_file: Path, deadline_s: float, query: str = TRAIN_QUERY,
              measure_switches: bool = True, log=print, server_pid: int | None = None) -> dict:
     """Start ``sessions`` trainings and watch them to the end; returns the figures."""
     t_start = time.perf_counter()
     warm_up(browser, url)
-    switcher = None
-    if measure_switches:
-        ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-        switcher = ctx.new_page()
-        switcher.set_default_timeout(120_000)
-        open_page(switcher, f"{url}/train?preset=quickstart_cnn")
+    switcher = Switcher(url, stats_file.parent, deadline_s) if measure_switches else None
+    if switcher is not None:
+        switcher.wait_ready()
     pages = open_sessions(browser, url, sessions, query)
     log(f"{sessions} sessions on the Train page at {time.perf_counter() - t_start:.1f} s")
     t_train = time.perf_counter()
@@ -200,17 +259,13 @@ def run_load(browser, url: str, sessions: int, stats_file: Path, deadline_s: flo
     for i, page in enumerate(pages):
         click_button(page, "Train")
         log(f"session {i + 1}: Train pressed at {time.perf_counter() - t_start:.1f} s")
-    switches: list[float] = []
     running_seen: list[int] = []
     results = [read(p, i) for i, p in enumerate(pages)]
     while not all(r.finished for r in results):
         if time.perf_counter() - t_start > deadline_s:
             log(f"deadline of {deadline_s:.0f} s reached with sessions still training")
             break
-        if switcher is not None:
-            switches += switch_once(switcher)
-        else:
-            pages[0].wait_for_timeout(500)
+        pages[0].wait_for_timeout(1000)
         running_seen.append(read_stats(stats_file).get("running", 0))
         before = results
         results = [read(p, i) for i, p in enumerate(pages)]
@@ -222,7 +277,8 @@ def run_load(browser, url: str, sessions: int, stats_file: Path, deadline_s: flo
     training_phase = time.perf_counter() - t_train
     server_cores = (cpu_seconds(server_pid) - cpu0) / training_phase if server_pid else None
     stats = read_stats(stats_file)
-    for p in pages + ([switcher] if switcher else []):
+    switches, switcher_killed = switcher.finish() if switcher is not None else ([], False)
+    for p in pages:
         p.context.close()
     run_ids = [r.run_id for r in results if r.run_id]
     return {
@@ -242,6 +298,7 @@ def run_load(browser, url: str, sessions: int, stats_file: Path, deadline_s: flo
         "server_rss_mb_before_after": [round(rss0, 1), round(rss_mb(server_pid), 1)] if server_pid else None,
         "page_switches": len(switches),
         "page_switches_timed_out": sum(t >= 60.0 for t in switches),
+        "page_switcher_hung": switcher_killed,
         "page_switch_p50_s": round(percentile(switches, 50), 3),
         "page_switch_p95_s": round(percentile(switches, 95), 3),
         "page_switch_max_s": round(max(switches), 3) if switches else None,
@@ -262,6 +319,8 @@ def verdict(fig: dict) -> list[str]:
         problems.append("no pool stats file was written")
     elif fig["peak_running"] > fig["max_workers"]:
         problems.append(f"cap broken: {fig['peak_running']} running with a cap of {fig['max_workers']}")
+    if fig.get("page_switcher_hung"):
+        problems.append("the page-switching session stopped answering and had to be killed")
     if fig["max_workers"] and fig["sessions"] > fig["max_workers"] and fig["queued_sessions"] == 0:
         problems.append("more sessions than training slots, yet no session showed a queue position")
     return problems
@@ -323,7 +382,7 @@ def main() -> int:
           f"page switch p50 {fig['page_switch_p50_s']:.2f} s, p95 {fig['page_switch_p95_s']:.2f} s "
           f"over {fig['page_switches']} switches, {fig['wall_s']:.0f} s in all; server used "
           f"{fig['server_cpu_cores']} cores while training; median training slowdown against the same training "
-          f"headless: {fig.get('training_slowdown_median', 'n/a')}x")
+          f"headless: {str(fig['training_slowdown_median']) + 'x' if 'training_slowdown_median' in fig else 'n/a'}")
     print("PASS" if not problems else "FAIL: " + "; ".join(problems))
     return 0 if not problems else 1
 

@@ -8,6 +8,10 @@ each training. The first training pays the one-off costs (dataset cache, fonts, 
 kernels and allocator pools), so growth is measured from after the first one: the check
 passes when the last reading is at most ``--limit-mb`` above it. Prints one line per
 training and a JSON summary; exit status 1 when the limit is exceeded.
+
+glibc gives threads their own malloc arenas, which can show as a one-off step of about 60 MB
+after a few trainings; ``MALLOC_ARENA_MAX=2 python bench/bench_memory.py`` measures the
+setting docs/deploy.md recommends for servers.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 import tempfile
 import time
@@ -76,7 +81,8 @@ def main() -> int:
             pool.shutdown()
     first, last = readings["after_1"], readings[f"after_{args.runs}"]
     growth = last - first
-    summary = {"runs": args.runs, "epochs": args.epochs, "rss_mb": {k: round(v, 1) for k, v in readings.items()},
+    summary = {"runs": args.runs, "epochs": args.epochs, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX"),
+               "rss_mb": {k: round(v, 1) for k, v in readings.items()},
                "growth_after_first_mb": round(growth, 1), "limit_mb": args.limit_mb, "ok": growth <= args.limit_mb}
     print(json.dumps(summary, indent=1))
     print(("PASS" if summary["ok"] else "FAIL") + f": {growth:+.1f} MB from after training 1 to after training "
