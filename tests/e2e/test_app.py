@@ -53,9 +53,9 @@ def test_train_one_epoch_curve_grows_live_and_run_is_stored(page, app_url):
     open_page(page, app_url + "/train?preset=quickstart_cnn&training.epochs=1&data.train_size=3000"
                               "&training.batch_size=16")
     click_button(page, "Train")
-    page.wait_for_function(f"() => ({POINTS_JS})() > 0", timeout=30_000)
+    page.wait_for_function(f"() => ({POINTS_JS})() > 0", timeout=90_000)
     first = batch_points(page)
-    page.wait_for_function(f"() => ({POINTS_JS})() > {first}", timeout=30_000)
+    page.wait_for_function(f"() => ({POINTS_JS})() > {first}", timeout=90_000)
     wait_for_text(page, "Completed", timeout=120)
     wait_for_text(page, "Saved as run", timeout=30)
     assert batch_points(page) > first
@@ -66,7 +66,7 @@ def test_train_one_epoch_curve_grows_live_and_run_is_stored(page, app_url):
 def test_stop_a_run_midway_and_switch_pages_during_a_run(page, app_url):
     open_page(page, app_url + "/train?preset=quickstart_cnn&training.epochs=20&training.batch_size=16")
     click_button(page, "Train")
-    page.wait_for_function(f"() => ({POINTS_JS})() > 2", timeout=30_000)
+    page.wait_for_function(f"() => ({POINTS_JS})() > 2", timeout=90_000)
     # leave for another page while it trains, then come back to the same running job
     page.get_by_role("link", name="Build").first.click()
     wait_for_text(page, "Build a model")
@@ -74,7 +74,7 @@ def test_stop_a_run_midway_and_switch_pages_during_a_run(page, app_url):
     page.get_by_role("link", name="Train").first.click()
     wait_for_text(page, "running", timeout=30)
     before = batch_points(page)
-    page.wait_for_function(f"() => ({POINTS_JS})() > {before}", timeout=30_000)
+    page.wait_for_function(f"() => ({POINTS_JS})() > {before}", timeout=90_000)
     click_button(page, "Stop")
     wait_for_text(page, "Stopped", timeout=30)
     assert page.get_by_role("button", name="Train", exact=True).is_enabled()
