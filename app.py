@@ -62,5 +62,5 @@ def apply_query() -> None:
 
 
 apply_query()
-sidebar.render()
+sidebar.render(live=nav.url_path != "train")  # the Train page shows its job itself
 nav.run()

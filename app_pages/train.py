@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import streamlit as st
 
@@ -16,6 +18,17 @@ from ui import state, widgets
 from ui.figures.training import PNG_CONFIG, image_gallery, loss_figure, metric_figure, sequence_gallery
 from ui.inspect import render_inspect
 from ui.lesson_hooks import advanced_hidden, lesson_banner
+
+# Every browser redraw takes CPU from training on a small machine (the browser often runs on
+# the same cores): the curves refresh every LIVE_EVERY seconds, and the whole page (buttons,
+# probes of the newest epoch) when the status changes, or at most every REDRAW_EVERY seconds
+# when new epochs have landed.
+LIVE_EVERY = 2.0
+REDRAW_EVERY = 30.0
+FIRST_POINT_WAIT = 2.0
+ACTIVE = ("queued", "running", "paused")
+PAGE = "_train_page"  # (job id, epochs, monotonic time) of the job the whole page was last drawn for
+CONTROLS = "_train_controls"  # (job id, status) the buttons were last drawn for
 
 state.show_notice()
 lesson_banner()
@@ -104,22 +117,6 @@ def control(action: str) -> None:
         getattr(job, action)()
 
 
-job_id = st.session_state.get(state.TRAIN_JOB)
-job = pool.get(owner, job_id) if job_id else None
-active = job is not None and job.status in ("queued", "running", "paused")
-b = st.columns([1.2, 1, 1, 1, 4])
-b[0].button("Train", type="primary", disabled=active or design_error is not None, key="train_start",
-            width="stretch", on_click=start_training)
-b[1].button("Pause", disabled=not (active and job.status == "running"), key="train_pause", width="stretch",
-            on_click=control, args=("pause",))
-b[2].button("Resume", disabled=not (active and job.status == "paused"), key="train_resume", width="stretch",
-            on_click=control, args=("resume",))
-b[3].button("Stop", disabled=not active, key="train_stop", width="stretch", on_click=control, args=("stop",))
-if design_error:
-    b[4].error(f"{design_error} Fix it on the Build page.", icon=":material/error:")
-    st.page_link("app_pages/build.py", label="Go to Build", icon=":material/construction:")
-
-
 # --- live view ------------------------------------------------------------------------------
 def fmt_eta(s: float | None) -> str:
     if s is None:
@@ -132,54 +129,100 @@ def live_view() -> None:
     snap = pool.snapshot(owner, job_id) if job_id else None
     if snap is None:
         st.info("Press **Train** to start. Training runs in the background: you can switch pages and come back.")
-        return
-    status = snap.status
-    if status == "queued":
+    elif snap.status == "queued":
         st.warning(f"Queued: position {snap.queue_position} (the server trains {pool.max_workers} "
                    "model(s) at a time).", icon=":material/hourglass_top:")
-    elif status in ("running", "paused"):
-        st.progress(snap.progress, text=f"{status} · step {snap.step} of {snap.total_steps} · "
+    elif snap.status in ("running", "paused"):
+        st.progress(snap.progress, text=f"{snap.status} · step {snap.step} of {snap.total_steps} · "
                                         f"ETA {fmt_eta(snap.eta_seconds)}")
-    elif status == "completed":
+    elif snap.status == "completed":
         st.success(f"Completed. {snap.message}".strip(), icon=":material/check_circle:")
-    elif status == "diverged":
+    elif snap.status == "diverged":
         st.error(f"Diverged: {snap.message}", icon=":material/warning:")
-    elif status == "failed":
+    elif snap.status == "failed":
         st.error(f"Failed: {snap.message}", icon=":material/error:")
     else:
         st.warning(f"Stopped. {snap.message}", icon=":material/stop_circle:")
+    # The same elements before and after the click (empty until the first point), so the browser
+    # updates charts it already drew instead of building them while training has started.
+    task = (snap.task if snap is not None else "") or info.task
+    epochs = snap.epochs if snap is not None else []
     k = st.columns(5)
-    last = snap.epochs[-1] if snap.epochs else None
-    metric_name = "val accuracy" if snap.task == "classification" else "val MAE"
-    k[0].metric(metric_name, f"{last['val_metric']:.3f}" if last else "–")
-    k[1].metric("samples/s", f"{snap.samples_per_sec:,.0f}" if snap.samples_per_sec else "–")
-    k[2].metric("epoch time", f"{snap.epoch_seconds:.1f} s" if snap.epoch_seconds else "–")
-    k[3].metric("learning rate", f"{snap.lr:.3g}" if snap.lr is not None else "–")
-    k[4].metric("device", snap.device or "–")
+    last = epochs[-1] if epochs else None
+    k[0].metric("val accuracy" if task == "classification" else "val MAE",
+                f"{last['val_metric']:.3f}" if last else "–")
+    k[1].metric("samples/s", f"{snap.samples_per_sec:,.0f}" if snap and snap.samples_per_sec else "–")
+    k[2].metric("epoch time", f"{snap.epoch_seconds:.1f} s" if snap and snap.epoch_seconds else "–")
+    k[3].metric("learning rate", f"{snap.lr:.3g}" if snap and snap.lr is not None else "–")
+    k[4].metric("device", snap.device if snap and snap.device else "–")
     c1, c2 = st.columns(2)
     log_y = c1.toggle("log scale", key="train_log_y")
-    c1.plotly_chart(loss_figure(snap.steps, snap.batch_losses, snap.epochs, log_y=log_y), width="stretch",
-                    config=PNG_CONFIG, key="train_loss_chart")
-    c2.plotly_chart(metric_figure(snap.epochs, snap.task or "classification"), width="stretch",
-                    config=PNG_CONFIG, key="train_metric_chart")
-    if snap.epochs:
+    c1.plotly_chart(loss_figure(snap.steps if snap else [], snap.batch_losses if snap else [], epochs, log_y=log_y),
+                    width="stretch", config=PNG_CONFIG, key="train_loss_chart")
+    c2.plotly_chart(metric_figure(epochs, task), width="stretch", config=PNG_CONFIG, key="train_metric_chart")
+    if snap is None:
+        return
+    if epochs and snap.finished:  # a table widget mid-run would load its large script while training
         with st.expander("Epoch table"):
-            st.dataframe(pd.DataFrame(snap.epochs), hide_index=True, width="stretch")
-    drawn = st.session_state.get("_train_drawn")
-    now = (snap.job_id, len(snap.epochs), snap.status)
-    if drawn is not None and drawn[0] == snap.job_id and drawn != now:
-        # a new epoch (fresh probes for the inspect area) or a status change: redraw the page once
-        st.session_state["_train_drawn"] = now
-        st.rerun(scope="app")
-    st.session_state["_train_drawn"] = now
+            st.dataframe(pd.DataFrame(epochs), hide_index=True, width="stretch")
+    redraw_page(snap)
 
 
-if job is not None:
-    st.caption(f"Job: {job.label} · {job.config.training.epochs} epochs · batch {job.config.training.batch_size} · "
-               f"{job.config.optimizer.name} lr {job.config.optimizer.lr:g}")
-# Poll fast until the first point is on the chart, then at a pace that leaves the CPU to training.
-first_point_pending = active and job.snapshot().step == 0
-st.fragment(live_view, run_every=(0.25 if first_point_pending else 1.0) if active else None)()
+def redraw_page(snap) -> None:
+    """Rerun the whole page when what lies outside the live view no longer matches the job."""
+    shown = st.session_state.get(CONTROLS)
+    if shown is not None and shown[0] == snap.job_id and shown[1] != snap.status:
+        st.rerun(scope="app")  # the buttons follow the status; results appear when it ends
+    page = st.session_state.get(PAGE)
+    if page is None or not snap.epochs:
+        return
+    page_job, page_epochs, drawn_at = page
+    if page_job != snap.job_id:
+        # the page below still shows the previous job's results (or none): replace them at the
+        # first epoch, or leave the empty area until the job has run for REDRAW_EVERY seconds
+        job = pool.get(owner, snap.job_id)
+        if page_job is not None or job is None or time.time() - job.created >= REDRAW_EVERY:
+            st.rerun(scope="app")
+    elif len(snap.epochs) != page_epochs and time.monotonic() - drawn_at >= REDRAW_EVERY:
+        st.rerun(scope="app")  # the inspect area shows the probes of the newest epoch
+
+
+def controls() -> None:
+    """Buttons and live view. A click reruns only this fragment, not the whole page, so starting a
+    training does not make the browser redraw every widget while the first batches run."""
+    job_id = st.session_state.get(state.TRAIN_JOB)
+    job = pool.get(owner, job_id) if job_id else None
+    if job is not None and (job.status == "running" or (job.status == "queued" and
+                                                         pool.running_count < pool.max_workers)):
+        # right after the click: draw the job with its first point rather than polling fast for it
+        job.wait_for_first_step(timeout=FIRST_POINT_WAIT)
+    status = job.status if job is not None else None
+    active = status in ACTIVE
+    b = st.columns([1.2, 1, 1, 1, 4])
+    b[0].button("Train", type="primary", disabled=active or design_error is not None, key="train_start",
+                width="stretch", on_click=start_training)
+    b[1].button("Pause", disabled=status != "running", key="train_pause", width="stretch",
+                on_click=control, args=("pause",))
+    b[2].button("Resume", disabled=status != "paused", key="train_resume", width="stretch",
+                on_click=control, args=("resume",))
+    b[3].button("Stop", disabled=not active, key="train_stop", width="stretch", on_click=control, args=("stop",))
+    if design_error:
+        b[4].error(f"{design_error} Fix it on the Build page.", icon=":material/error:")
+        st.page_link("app_pages/build.py", label="Go to Build", icon=":material/construction:")
+    if job is not None:
+        st.caption(f"Job: {job.label} · {job.config.training.epochs} epochs · "
+                   f"batch {job.config.training.batch_size} · {job.config.optimizer.name} "
+                   f"lr {job.config.optimizer.lr:g}")
+    st.session_state[CONTROLS] = (job.job_id, status) if job is not None else None
+    st.fragment(live_view, run_every=LIVE_EVERY if active else None)()
+
+
+job_id = st.session_state.get(state.TRAIN_JOB)
+job = pool.get(owner, job_id) if job_id else None
+st.session_state[PAGE] = (job.job_id if job is not None else None, len(job.snapshot().epochs) if job else 0,
+                          time.monotonic())
+st.fragment(controls)()
+job = pool.get(owner, job_id) if job_id else None  # the fragment may have waited for the first step
 
 if job is not None and job.status in ("completed", "stopped", "diverged") and job.final_state is not None:
     snap = job.snapshot()

@@ -15,6 +15,7 @@ test or an operator can check the concurrency cap from outside the server proces
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import math
 import os
@@ -118,6 +119,7 @@ class Job:
         self.final_state: dict[str, torch.Tensor] | None = None
         self.pool: JobPool | None = None
         self.stop_reason = ""
+        self._progressed = threading.Event()  # set by the first batch, or when the job ends without one
 
     # --- control from the page ----------------------------------------------------------
     def touch(self) -> None:
@@ -128,6 +130,7 @@ class Job:
         with self._lock:
             if self.status == "queued":
                 self.status, self.message = "stopped", self.stop_reason or "stopped before it started"
+                self._progressed.set()
 
     def pause(self) -> None:
         self.control.pause()
@@ -141,6 +144,13 @@ class Job:
             if self.status == "paused":
                 self.status = "running"
 
+    def wait_for_first_step(self, timeout: float) -> bool:
+        """Block until the first batch is recorded or the job ended; False on timeout.
+
+        Lets a page that just started a job draw it with its first point instead of polling fast.
+        """
+        return self._progressed.wait(timeout)
+
     def set_extra(self, key: str, value: Any) -> None:
         with self._lock:
             self.extras[key] = value
@@ -153,6 +163,7 @@ class Job:
                 self._total = ev.batches_per_epoch * self.config.training.epochs
                 self._elapsed = ev.elapsed
                 self._lr = ev.lr
+                self._progressed.set()
                 if ev.step % self._stride == 0:
                     self._steps.append(ev.step)
                     self._losses.append(ev.loss)
@@ -182,6 +193,28 @@ class Job:
                 summary=copy.deepcopy(self.summary), extras=dict(self.extras), config=self.config,
                 task=self._task,
             )
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
+        return None
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Hand memory that Python and torch freed back to the operating system (glibc only).
+
+    glibc keeps freed blocks in per-thread arenas; a server whose pages and trainings run on
+    many threads otherwise keeps the high-water mark of every training as resident memory.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 class JobPool:
@@ -317,10 +350,15 @@ class JobPool:
             try:
                 self._run(job)
             finally:
+                job._progressed.set()
                 with self._lock:
                     self._running.discard(job.job_id)
                     self._trim_finished(job.owner)
                 self._write_stats()
+                # A finished training leaves cyclic garbage (autograd graphs, probe figures): collect it
+                # here, once per job and off the page thread, rather than after every page rerun.
+                gc.collect()
+                release_free_memory()
 
     def stats(self) -> dict[str, Any]:
         with self._lock:

@@ -4,9 +4,9 @@ Call ``render_inspect(source, trainer=None)`` below the training curves, where `
 the Train page's ``Job`` (what app_pages/train.py passes), a job ``Snapshot`` (then pass the
 trainer too, or it is looked up in the job pool), or a ``StoredRun`` from the run store.
 
-While the job trains, the area is a fragment that refreshes every couple of seconds and
-shows the probes the job's epoch hook (``bigmodel_core.probes.epoch_hook``) stored after
-the last epoch. Choosing another input computes the probes for it at once, on a copy of
+While the job trains, the area shows the probes the job's epoch hook
+(``bigmodel_core.probes.epoch_hook``) stored after the last epoch; the Train page redraws it
+when new epochs land, at most every 10 s. Choosing another input computes the probes for it at once, on a copy of
 the current weights, and asks the hook to follow that input from the next epoch on.
 Sections, each under an ``st.subheader`` a learner can find: "Feature maps", "Filters",
 "Hidden state", "Gates", "Gradients", "Confusion matrix" (only those that apply; a
@@ -48,8 +48,9 @@ def render_inspect(source: Job | Snapshot | StoredRun | None, trainer: Trainer |
     snap = source.snapshot() if isinstance(source, Job) else source
     trainer = trainer or (job.trainer if job is not None else None)
     # Drawn with the page, not as a polling fragment: the probes change once per epoch, and the
-    # Train page's live view reruns the page when a new epoch lands. Redrawing these figures
-    # every few seconds cost the training thread a large share of a small machine's CPU.
+    # Train page's live view reruns the page when new epochs have landed (at most every 10 s).
+    # Redrawing these figures every few seconds cost the training thread a large share of a
+    # small machine's CPU.
     _body(source=snap, trainer=trainer, job=job)
 
 

@@ -23,7 +23,9 @@ def _status_line(snap) -> str:
     return snap.status
 
 
-@st.fragment(run_every=2.0)
+POLL_EVERY = 3.0  # seconds between sidebar refreshes while this session's job is active
+
+
 def _job_panel() -> None:
     pool = state.get_pool()
     job_id = st.session_state.get(state.TRAIN_JOB)
@@ -38,7 +40,16 @@ def _job_panel() -> None:
                f"{pool.queued_count} queued")
 
 
-def render() -> None:
+def render(live: bool = True) -> None:
+    """Draw the sidebar. ``live=False`` on a page that shows the job itself (Train): no polling.
+
+    The panel polls only while this session's job is queued, running or paused: every rerun
+    costs the browser and the server CPU that a training on the same machine would use, and a
+    workshop server has one such panel per open tab.
+    """
+    job_id = st.session_state.get(state.TRAIN_JOB)
+    job = state.get_pool().get(state.owner_id(), job_id) if job_id else None
+    active = job is not None and job.status in ("queued", "running", "paused")
     with st.sidebar:
         st.markdown(f"**Device:** {_device()}")
-        _job_panel()
+        st.fragment(_job_panel, run_every=POLL_EVERY if live and active else None)()

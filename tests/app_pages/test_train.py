@@ -64,3 +64,22 @@ def test_short_training_run_finishes_and_is_stored():
     run = get_store().load(run_id)
     assert run.summary["status"] == "completed" and run.config.data.train_size == 256
     assert len(run.metrics) == 1
+
+
+def batch_points(at) -> int:
+    import json
+
+    for chart in at.get("plotly_chart"):
+        for trace in json.loads(chart.proto.spec)["data"]:
+            if trace.get("name") == "batch loss":
+                return len(trace.get("x", []))
+    return -1
+
+
+def test_charts_are_drawn_before_the_click_and_hold_a_point_right_after_it():
+    at = train_app(tiny().with_changes({"training.epochs": 30, "data.train_size": 1024}))
+    assert batch_points(at) == 0  # empty axes where the curves will appear
+    assert any("Press **Train** to start" in i.value for i in at.info)
+    at.button(key="train_start").click().run()
+    assert batch_points(at) >= 1  # the page waited for the first measured batch instead of polling for it
+    at.button(key="train_stop").click().run()
