@@ -12,6 +12,7 @@ from bigmodel_core.data import dataset_info
 from bigmodel_core.store import StoredRun, StoreError, zip_run
 from ui import state, widgets
 from ui.figures.compare import PNG_CONFIG, Series, curves_figure
+from ui.share import run_url
 
 SELECTED = "runs_selected"
 
@@ -20,13 +21,6 @@ st.title("Runs")
 store = state.get_store()
 owner = state.owner_id()
 runs = store.list(owner)
-st.caption("Every run this session finished on the Train, Compare and Fine-tune pages (newest first). Runs are "
-           "kept on the server for this session only: download the ones you want to keep.")
-if not runs:
-    st.info("No stored runs yet. Train a model or start a comparison; finished runs appear here.")
-    st.stop()
-
-by_id = {r.run_id: r for r in runs}
 
 
 def metric_of(r: StoredRun) -> str:
@@ -46,6 +40,54 @@ def title_of(r: StoredRun) -> str:
 def comparison_of(r: StoredRun) -> str:
     info = r.summary.get("comparison")
     return info.get("id", "") if isinstance(info, dict) else ""
+
+
+def show_linked(run_id: str) -> None:
+    """A run opened by its link (``/runs?run=ID``): this session's own, or one its owner shared."""
+    try:
+        run = store.load(run_id, owner=owner)
+    except StoreError:
+        # the same words whether the run is missing, malformed or someone else's unshared run
+        st.error(f"Cannot open the run in this link ({run_id[:60]!r}): the link is mistyped, or the run was "
+                 "deleted, or its owner has not shared it.", icon=":material/link_off:")
+        return
+    mine = run.summary.get("owner") == owner
+    with st.container(border=True):
+        st.subheader(f"{'Your run' if mine else 'Shared run'}: {title_of(run)}")
+        st.caption(f"{metric_of(run)} · {run.summary.get('epochs_run', '–')} epochs · status "
+                   f"{run.summary.get('status', '–')}" + ("" if mine else " · read-only: it stays its owner's"))
+        comp = cmp.Comparison.from_stored([run])
+        st.plotly_chart(curves_figure([Series(r.name, r.epochs, status=r.status) for r in comp.runs], comp.task),
+                        width="stretch", config=PNG_CONFIG, key="runs_linked_curves")
+        c = st.columns(3)
+        if c[0].button("Open as current experiment", key="runs_linked_reopen", width="stretch",
+                       help="Copy this run's config into your Build and Train pages"):
+            state.set_config(run.config)
+            widgets.bump()
+            state.notify(f"Loaded the config of {title_of(run)} as the current experiment: see Build or Train.")
+            st.rerun()
+        c[1].download_button("Download run (.zip)", zip_run(run.path), file_name=f"{run.run_id}.zip",
+                             mime="application/zip", key="runs_linked_download", width="stretch")
+        c[2].download_button("Download config (.json)", run.config.to_json(), file_name=f"{run.run_id}-config.json",
+                             mime="application/json", key="runs_linked_config", width="stretch")
+        with st.expander("Config and summary"):
+            st.code(run.config.to_json(), language="json")
+            st.code(json.dumps({k: v for k, v in run.summary.items() if k != "owner"}, indent=2, default=str),
+                    language="json")
+
+
+linked = st.query_params.get("run")
+if linked:
+    show_linked(linked)
+
+
+st.caption("Every run this session finished on the Train, Compare and Fine-tune pages (newest first). Runs are "
+           "kept on the server for this session only: download the ones you want to keep.")
+if not runs:
+    st.info("No stored runs yet. Train a model or start a comparison; finished runs appear here.")
+    st.stop()
+
+by_id = {r.run_id: r for r in runs}
 
 
 table = pd.DataFrame([{
@@ -137,9 +179,22 @@ d[0].download_button("Download run (.zip)", zip_run(run.path), file_name=f"{run.
                      help="config.json, metrics.csv, summary.json and model.safetensors")
 d[1].download_button("Download config (.json)", run.config.to_json(), file_name=f"{run.run_id}-config.json",
                      mime="application/json", key="runs_download_config", width="stretch")
+shared = bool(run.summary.get("shared"))
+share = st.toggle("Share as a link", value=shared, key=f"runs_share_{run.run_id}",
+                  help="Anyone with the link can view and download this run; only you can delete it. "
+                       "It is never listed on anyone else's Runs page.")
+if share != shared:
+    try:
+        store.set_shared(run.run_id, owner, share)
+    except (StoreError, OSError) as exc:
+        st.error(f"Could not change sharing: {exc}")
+        share = shared
+if share:
+    st.code(run_url(run.run_id), language=None)
+    st.caption("Send this link: it opens the run read-only on the Runs page. Turn the switch off to stop sharing.")
 if run.summary.get("message"):
     st.caption(run.summary["message"])
 t1, t2, t3 = st.tabs(["Metrics", "Config", "Summary"])
 t1.dataframe(pd.DataFrame(run.metrics), hide_index=True, width="stretch")
 t2.code(run.config.to_json(), language="json")
-t3.code(json.dumps(run.summary, indent=2, default=str), language="json")
+t3.code(json.dumps({k: v for k, v in run.summary.items() if k != "owner"}, indent=2, default=str), language="json")

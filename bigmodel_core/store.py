@@ -214,14 +214,22 @@ def _num(v: str) -> float:
         return float("nan")
 
 
+PRIVATE_SUMMARY_KEYS = ("owner",)  # the session token that owns a run never leaves the server
+
+
 def zip_run(path: Path) -> bytes:
-    """A zip of a run folder, for download."""
+    """A zip of a run folder, for download; the summary without the owner's session token."""
     import zipfile
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for f in sorted(path.iterdir()):
-            if f.is_file() and not f.name.startswith("."):
+            if not f.is_file() or f.name.startswith("."):
+                continue
+            if f.name == "summary.json":
+                summary = {k: v for k, v in json.loads(f.read_text()).items() if k not in PRIVATE_SUMMARY_KEYS}
+                z.writestr(f"{path.name}/{f.name}", json.dumps(summary, indent=2))
+            else:
                 z.write(f, arcname=f"{path.name}/{f.name}")
     return buf.getvalue()
 

@@ -106,3 +106,40 @@ def test_delete_and_download():
     assert not at.exception
     assert [r.run_id for r in default_store().list(me)] == [keep]
     assert list(at.dataframe[0].value["label"]) == ["keep"]
+
+
+def linked_app(owner: str, run_id: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app_pages/runs.py"), default_timeout=60)
+    at.session_state["owner"] = owner
+    at.query_params["run"] = run_id
+    return at.run()
+
+
+def test_a_run_link_opens_only_once_its_owner_shares_it():
+    me, other = secrets.token_hex(6), secrets.token_hex(6)
+    run_id = save(me, cfg(**{"optimizer.lr": 0.0456}), "shared lr test")
+    refused = linked_app(other, run_id)
+    assert not refused.exception
+    assert any("Cannot open the run in this link" in e.value for e in refused.error)
+    assert not any("Shared run" in h.value for h in refused.subheader)
+    # the owner turns sharing on and gets the link
+    at = runs_app(me)
+    at.toggle(key=f"runs_share_{run_id}").set_value(True).run()
+    assert not at.exception
+    assert any(f"/runs?run={run_id}" in c.value for c in at.code)
+    opened = linked_app(other, run_id)
+    assert not opened.exception and not opened.error
+    assert any(h.value.startswith("Shared run: shared lr test") for h in opened.subheader)
+    assert not any(me in c.value for c in opened.code)  # the owner's session token is never shown
+    assert any("No stored runs yet" in i.value for i in opened.info)  # it is not listed as theirs
+    opened.button(key="runs_linked_reopen").click().run()
+    assert opened.session_state["config"].optimizer.lr == 0.0456
+    # sharing off again: the link stops working
+    at.toggle(key=f"runs_share_{run_id}").set_value(False).run()
+    assert any("Cannot open the run in this link" in e.value for e in linked_app(other, run_id).error)
+
+
+def test_a_malformed_run_link_gets_the_same_refusal():
+    at = linked_app(secrets.token_hex(6), "../../etc/passwd")
+    assert not at.exception
+    assert any("Cannot open the run in this link" in e.value for e in at.error)

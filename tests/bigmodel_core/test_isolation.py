@@ -182,3 +182,19 @@ def test_a_run_folder_planted_without_owner_is_not_listed_to_a_session(tmp_path)
     store = RunStore(tmp_path)
     rid = saved_run(store, None)  # e.g. a CLI run written into the same folder
     assert store.list("alice") == [] and [r.run_id for r in store.list()] == [rid]
+
+
+def test_a_downloaded_run_never_carries_its_owners_session_token(tmp_path):
+    import io
+    import json
+    import zipfile
+
+    from bigmodel_core.store import zip_run
+
+    store = RunStore(tmp_path)
+    rid = saved_run(store, "alice-secret-token")
+    with zipfile.ZipFile(io.BytesIO(zip_run(store.path(rid)))) as z:
+        names = z.namelist()
+        summary = json.loads(z.read(f"{rid}/summary.json"))
+        assert all(b"alice-secret-token" not in z.read(n) for n in names)
+    assert f"{rid}/model.safetensors" in names and summary["run_id"] == rid and "owner" not in summary
