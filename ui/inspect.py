@@ -6,8 +6,9 @@ trainer too, or it is looked up in the job pool), or a ``StoredRun`` from the ru
 
 While the job trains, the area shows the probes the job's epoch hook
 (``bigmodel_core.probes.epoch_hook``) stored after the last epoch; the Train page redraws it
-when new epochs land, at most every 10 s. Choosing another input computes the probes for it at once, on a copy of
-the current weights, and asks the hook to follow that input from the next epoch on.
+when new epochs land, at most every 30 s. Choosing another input computes the probes for it
+at once, on a copy of the current weights, and asks the hook to follow that input from the
+next epoch on.
 Sections, each under an ``st.subheader`` a learner can find: "Feature maps", "Filters",
 "Hidden state", "Gates", "Gradients", "Confusion matrix" (only those that apply; a
 regression task gets "Predictions vs targets" instead of the confusion matrix). Every
@@ -48,7 +49,7 @@ def render_inspect(source: Job | Snapshot | StoredRun | None, trainer: Trainer |
     snap = source.snapshot() if isinstance(source, Job) else source
     trainer = trainer or (job.trainer if job is not None else None)
     # Drawn with the page, not as a polling fragment: the probes change once per epoch, and the
-    # Train page's live view reruns the page when new epochs have landed (at most every 10 s).
+    # Train page's live view reruns the page when new epochs have landed (at most every 30 s).
     # Redrawing these figures every few seconds cost the training thread a large share of a
     # small machine's CPU.
     _body(source=snap, trainer=trainer, job=job)
@@ -170,7 +171,10 @@ def _body(source: Snapshot | StoredRun, trainer: Trainer | None, job: Job | None
         st.info("The probes appear after the first epoch; press **Refresh now** to look at the weights as they are.")
         return
     st.caption(f"Validation example #{res.index} · {origin} · computed on a copy of the weights in eval mode, "
-               "so looking never changes training.")
+               "so looking never changes training."
+               + (" While it trains this area is redrawn at most every 30 s (each redraw takes CPU from "
+                  "training); **Refresh now** shows the weights as they are." if isinstance(source, Snapshot)
+                  and source.status in ACTIVE else ""))
     if res.cnn is not None:
         _cnn_sections(res.cnn)
     if res.sequence is not None:
