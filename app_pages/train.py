@@ -9,7 +9,7 @@ import streamlit as st
 
 from bigmodel_core import probes
 from bigmodel_core.data import build_dataset, dataset_info
-from bigmodel_core.jobs import Job
+from bigmodel_core.jobs import FINISHED, Job
 from bigmodel_core.models import SpecError, infer_layers
 from bigmodel_core.specs import ConfigError, parse_config
 from bigmodel_core.store import save_weights_bytes
@@ -26,8 +26,10 @@ from ui.lesson_hooks import advanced_hidden, lesson_banner
 LIVE_EVERY = 2.0
 REDRAW_EVERY = 30.0
 FIRST_POINT_WAIT = 2.0
+STOP_WAIT = 3.0
 ACTIVE = ("queued", "running", "paused")
 PAGE = "_train_page"  # (job id, epochs, monotonic time) of the job the whole page was last drawn for
+PAGE_STATUS = "_train_page_status"  # (job id, status) as of the last whole-page draw
 CONTROLS = "_train_controls"  # (job id, status) the buttons were last drawn for
 
 state.show_notice()
@@ -115,6 +117,10 @@ def control(action: str) -> None:
     job = pool.get(owner, st.session_state.get(state.TRAIN_JOB, ""))
     if job is not None:
         getattr(job, action)()
+        if action == "stop":  # a training stops within one batch: draw the page as it ends
+            deadline = time.monotonic() + STOP_WAIT
+            while job.status not in FINISHED and time.monotonic() < deadline:
+                time.sleep(0.02)
 
 
 # --- live view ------------------------------------------------------------------------------
@@ -198,6 +204,9 @@ def controls() -> None:
         job.wait_for_first_step(timeout=FIRST_POINT_WAIT)
     status = job.status if job is not None else None
     active = status in ACTIVE
+    page_job, page_status = st.session_state.get(PAGE_STATUS, (None, None))
+    if job is not None and page_job == job.job_id and page_status in ACTIVE and not active:
+        st.rerun(scope="app")  # the job this page was drawn for has ended: results, probes, no polling
     b = st.columns([1.2, 1, 1, 1, 4])
     b[0].button("Train", type="primary", disabled=active or design_error is not None, key="train_start",
                 width="stretch", on_click=start_training)
@@ -219,6 +228,7 @@ def controls() -> None:
 
 job_id = st.session_state.get(state.TRAIN_JOB)
 job = pool.get(owner, job_id) if job_id else None
+st.session_state[PAGE_STATUS] = (job.job_id, job.status) if job is not None else (None, None)
 st.session_state[PAGE] = (job.job_id if job is not None else None, len(job.snapshot().epochs) if job else 0,
                           time.monotonic())
 st.fragment(controls)()

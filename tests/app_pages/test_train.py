@@ -83,3 +83,14 @@ def test_charts_are_drawn_before_the_click_and_hold_a_point_right_after_it():
     at.button(key="train_start").click().run()
     assert batch_points(at) >= 1  # the page waited for the first measured batch instead of polling for it
     at.button(key="train_stop").click().run()
+
+
+def test_stop_draws_the_stopped_run_with_its_results_in_one_pass():
+    at = train_app(tiny().with_changes({"training.epochs": 50, "data.train_size": 2048}))
+    at.button(key="train_start").click().run()
+    assert at.button(key="train_start").disabled and not at.button(key="train_stop").disabled
+    at.button(key="train_stop").click().run()
+    assert not at.exception
+    assert any("Stopped" in w.value for w in at.warning)
+    assert not at.button(key="train_start").disabled and at.button(key="train_stop").disabled
+    assert any(b.label == "Download model (.safetensors)" for b in at.get("download_button"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.helpers import click_button, open_page, shot, wait_for_text, wait_idle
 
@@ -77,7 +78,8 @@ def test_stop_a_run_midway_and_switch_pages_during_a_run(page, app_url):
     page.wait_for_function(f"() => ({POINTS_JS})() > {before}", timeout=90_000)
     click_button(page, "Stop")
     wait_for_text(page, "Stopped", timeout=30)
-    assert page.get_by_role("button", name="Train", exact=True).is_enabled()
+    expect(page.get_by_role("button", name="Train", exact=True)).to_be_enabled(timeout=30_000)
+    expect(page.get_by_role("button", name="Stop", exact=True)).to_be_disabled()
 
 
 def test_bad_config_upload_is_refused_and_changes_nothing(page, app_url, tmp_path):
