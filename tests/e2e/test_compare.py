@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -73,9 +74,12 @@ def test_three_optimizers_side_by_side_then_screenshot_layout_and_runs_page(page
     go_to(page, "Compare", "What varies")
     page.get_by_text("Re-open a comparison (.json)").click()
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(LESSON))
-    wait_for_text(page, "Opened the comparison")
+    # the "Opened the comparison" notice shows for one render only; wait for what it opened
+    lesson = ["none", "L2 5e-3", "dropout 0.5", "augmentation"]
+    expected = json.dumps(json.dumps(lesson, separators=(",", ":")))
+    page.wait_for_function(f"() => JSON.stringify(({RUNS_JS})()) === {expected}", timeout=60_000)
     wait_idle(page)
-    assert page.evaluate(RUNS_JS) == ["none", "L2 5e-3", "dropout 0.5", "augmentation"]
+    assert page.evaluate(RUNS_JS) == lesson
     shot(page, "compare")
     click_button(page, "Screenshot layout")
     wait_for_text(page, "Leave the screenshot layout")
