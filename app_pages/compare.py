@@ -267,5 +267,7 @@ with st.expander("Re-open a comparison (.json)"):
         else:
             st.session_state["compare_loaded"] = up.file_id
             st.session_state[CURRENT] = loaded
+            # it is finished already: no extra "last run ended" rerun, which would wipe the notice
+            st.session_state["compare_done_seen"] = loaded.comparison_id
             state.notify(f"Opened the comparison {loaded.title or loaded.comparison_id} ({len(loaded.runs)} runs).")
             st.rerun()

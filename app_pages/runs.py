@@ -136,7 +136,8 @@ if b[0].button("Reopen as current experiment", disabled=len(chosen) != 1, key="r
     st.rerun()
 if b[1].button("Open in Compare", disabled=not chosen, key="runs_to_compare", width="stretch",
                help="Show the selected runs side by side on the Compare page"):
-    st.session_state["compare_current"] = cmp.Comparison.from_stored(chosen)
+    st.session_state["compare_current"] = opened = cmp.Comparison.from_stored(chosen)
+    st.session_state["compare_done_seen"] = opened.comparison_id  # finished runs: no "just ended" rerun
     st.session_state["compare_shot"] = False
     try:
         st.switch_page("app_pages/compare.py")
