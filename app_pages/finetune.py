@@ -16,6 +16,7 @@ import streamlit as st
 
 from bigmodel_core import finetune as ft
 from bigmodel_core.data import DATASET_NAMES, dataset_info
+from bigmodel_core.jobs import ACTIVE
 from bigmodel_core.limits import current_limits
 from bigmodel_core.models import build_model
 from bigmodel_core.specs import ConfigError, ExperimentConfig, parse_config
@@ -216,7 +217,7 @@ runs: list[dict] = st.session_state.setdefault(RUNS, [])
 mine = [r for r in runs if r["setting"] == setting_key or (r["strategy"] == "scratch" and r["target"] ==
                                                              json.dumps(setting["target"], sort_keys=True))]
 jobs = {r["job_id"]: pool.get(owner, r["job_id"]) for r in mine}
-active = any(j is not None and j.status in ("queued", "running", "paused") for j in jobs.values())
+active = any(j is not None and j.status in ACTIVE for j in jobs.values())
 
 
 def submit(planned: list[ft.PlannedRun], group: str, save: bool) -> None:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from bigmodel_core import compare as cmp
 from bigmodel_core.data import dataset_info
-from bigmodel_core.store import StoredRun, StoreError, zip_run
+from bigmodel_core.store import StoredRun, StoreError, public_summary, zip_run
 from ui import state, widgets
 from ui.figures.compare import PNG_CONFIG, Series, curves_figure
 from ui.share import run_url
@@ -72,8 +72,7 @@ def show_linked(run_id: str) -> None:
                              mime="application/json", key="runs_linked_config", width="stretch")
         with st.expander("Config and summary"):
             st.code(run.config.to_json(), language="json")
-            st.code(json.dumps({k: v for k, v in run.summary.items() if k != "owner"}, indent=2, default=str),
-                    language="json")
+            st.code(json.dumps(public_summary(run.summary), indent=2, default=str), language="json")
 
 
 linked = st.query_params.get("run")
@@ -198,4 +197,4 @@ if run.summary.get("message"):
 t1, t2, t3 = st.tabs(["Metrics", "Config", "Summary"])
 t1.dataframe(pd.DataFrame(run.metrics), hide_index=True, width="stretch")
 t2.code(run.config.to_json(), language="json")
-t3.code(json.dumps({k: v for k, v in run.summary.items() if k != "owner"}, indent=2, default=str), language="json")
+t3.code(json.dumps(public_summary(run.summary), indent=2, default=str), language="json")

@@ -9,7 +9,7 @@ import streamlit as st
 
 from bigmodel_core import probes
 from bigmodel_core.data import build_dataset, dataset_info
-from bigmodel_core.jobs import FINISHED, Job
+from bigmodel_core.jobs import ACTIVE, Job
 from bigmodel_core.models import SpecError, infer_layers
 from bigmodel_core.specs import ConfigError, parse_config
 from bigmodel_core.store import save_weights_bytes
@@ -27,9 +27,7 @@ LIVE_EVERY = 2.0
 REDRAW_EVERY = 30.0
 FIRST_POINT_WAIT = 2.0
 STOP_WAIT = 3.0
-ACTIVE = ("queued", "running", "paused")
-PAGE = "_train_page"  # (job id, epochs, monotonic time) of the job the whole page was last drawn for
-PAGE_STATUS = "_train_page_status"  # (job id, status) as of the last whole-page draw
+PAGE = "_train_page"  # (job id, status, epochs, monotonic time) as of the last whole-page draw
 CONTROLS = "_train_controls"  # (job id, status) the buttons were last drawn for
 
 state.show_notice()
@@ -118,9 +116,7 @@ def control(action: str) -> None:
     if job is not None:
         getattr(job, action)()
         if action == "stop":  # a training stops within one batch: draw the page as it ends
-            deadline = time.monotonic() + STOP_WAIT
-            while job.status not in FINISHED and time.monotonic() < deadline:
-                time.sleep(0.02)
+            job.wait_until_finished(timeout=STOP_WAIT)
 
 
 # --- live view ------------------------------------------------------------------------------
@@ -182,7 +178,7 @@ def redraw_page(snap) -> None:
     page = st.session_state.get(PAGE)
     if page is None or not snap.epochs:
         return
-    page_job, page_epochs, drawn_at = page
+    page_job, _, page_epochs, drawn_at = page
     if page_job != snap.job_id:
         # the page below still shows the previous job's results (or none): replace them at the
         # first epoch, or leave the empty area until the job has run for REDRAW_EVERY seconds
@@ -204,7 +200,7 @@ def controls() -> None:
         job.wait_for_first_step(timeout=FIRST_POINT_WAIT)
     status = job.status if job is not None else None
     active = status in ACTIVE
-    page_job, page_status = st.session_state.get(PAGE_STATUS, (None, None))
+    page_job, page_status = st.session_state.get(PAGE, (None, None))[:2]
     if job is not None and page_job == job.job_id and page_status in ACTIVE and not active:
         st.rerun(scope="app")  # the job this page was drawn for has ended: results, probes, no polling
     b = st.columns([1.2, 1, 1, 1, 4])
@@ -228,11 +224,9 @@ def controls() -> None:
 
 job_id = st.session_state.get(state.TRAIN_JOB)
 job = pool.get(owner, job_id) if job_id else None
-st.session_state[PAGE_STATUS] = (job.job_id, job.status) if job is not None else (None, None)
-st.session_state[PAGE] = (job.job_id if job is not None else None, len(job.snapshot().epochs) if job else 0,
-                          time.monotonic())
+st.session_state[PAGE] = ((job.job_id, job.status, len(job.snapshot().epochs)) if job is not None else
+                          (None, None, 0)) + (time.monotonic(),)
 st.fragment(controls)()
-job = pool.get(owner, job_id) if job_id else None  # the fragment may have waited for the first step
 
 if job is not None and job.status in ("completed", "stopped", "diverged") and job.final_state is not None:
     snap = job.snapshot()

@@ -26,13 +26,15 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, click_button, open_page, start_app, stop_app  # noqa: E402
-
-POINTS_JS = """() => {
-  const p = [...document.querySelectorAll('.js-plotly-plot')]
-      .find(el => (el.data || []).some(t => t.name === 'batch loss'));
-  return p ? p.data.find(t => t.name === 'batch loss').x.length : -1;
-}"""
+from tests.e2e.helpers import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    POINTS_JS,
+    click_button,
+    open_page,
+    start_app,
+    stop_app,
+)
 
 
 def rss_mb(pid: int) -> float:

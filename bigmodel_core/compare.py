@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from .data import dataset_info
-from .jobs import Job, JobPool
+from .jobs import ACTIVE, Job, JobPool
 from .limits import current_limits
 from .models import build_model
 from .specs import OPTIMIZERS, ConfigError, ExperimentConfig, parse_config
@@ -48,7 +48,6 @@ from .train import EpochEnd, Event, RunEnd, Trainer
 MAX_RUNS = 8
 FORMAT = "bigmodel-comparison"
 VERSION = 1
-ACTIVE = ("queued", "running", "paused")  # a job exists and has not finished
 
 # Learning rates that train the quickstart models reasonably in a few epochs; the page
 # offers them as the starting value of each optimizer's own lr.

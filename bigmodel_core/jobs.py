@@ -41,6 +41,7 @@ EpochHook = Callable[["Job", Trainer, EpochEnd], None]
 TrainerFactory = Callable[["Job"], Trainer]
 
 FINISHED = ("completed", "stopped", "diverged", "failed")
+ACTIVE = ("queued", "running", "paused")  # a job exists and has not finished
 KEEP_TRAINERS = 8  # finished jobs per owner that keep their Trainer for probes (a comparison has up to 8 runs)
 
 
@@ -120,6 +121,7 @@ class Job:
         self.pool: JobPool | None = None
         self.stop_reason = ""
         self._progressed = threading.Event()  # set by the first batch, or when the job ends without one
+        self._ended = threading.Event()  # set once the job is finished (any of FINISHED) for good
 
     # --- control from the page ----------------------------------------------------------
     def touch(self) -> None:
@@ -131,6 +133,7 @@ class Job:
             if self.status == "queued":
                 self.status, self.message = "stopped", self.stop_reason or "stopped before it started"
                 self._progressed.set()
+                self._ended.set()
 
     def pause(self) -> None:
         self.control.pause()
@@ -150,6 +153,10 @@ class Job:
         Lets a page that just started a job draw it with its first point instead of polling fast.
         """
         return self._progressed.wait(timeout)
+
+    def wait_until_finished(self, timeout: float) -> bool:
+        """Block until the job has finished (its final status and results are set); False on timeout."""
+        return self._ended.wait(timeout)
 
     def set_extra(self, key: str, value: Any) -> None:
         with self._lock:
@@ -351,6 +358,7 @@ class JobPool:
                 self._run(job)
             finally:
                 job._progressed.set()
+                job._ended.set()
                 with self._lock:
                     self._running.discard(job.job_id)
                     self._trim_finished(job.owner)
@@ -442,7 +450,7 @@ class JobPool:
                 jobs = list(self._jobs.values())
             now = time.monotonic()
             for job in jobs:
-                if job.status in ("queued", "running", "paused") and now - job.last_poll > self.idle_stop_seconds:
+                if job.status in ACTIVE and now - job.last_poll > self.idle_stop_seconds:
                     with job._lock:
                         job.stop_reason = (f"stopped: no page watched this job for {self.idle_stop_seconds:.0f} s "
                                        "(the tab was probably closed)")

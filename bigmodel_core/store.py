@@ -217,6 +217,11 @@ def _num(v: str) -> float:
 PRIVATE_SUMMARY_KEYS = ("owner",)  # the session token that owns a run never leaves the server
 
 
+def public_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """A run summary as it may be shown or downloaded: without the owner's session token."""
+    return {k: v for k, v in summary.items() if k not in PRIVATE_SUMMARY_KEYS}
+
+
 def zip_run(path: Path) -> bytes:
     """A zip of a run folder, for download; the summary without the owner's session token."""
     import zipfile
@@ -227,8 +232,7 @@ def zip_run(path: Path) -> bytes:
             if not f.is_file() or f.name.startswith("."):
                 continue
             if f.name == "summary.json":
-                summary = {k: v for k, v in json.loads(f.read_text()).items() if k not in PRIVATE_SUMMARY_KEYS}
-                z.writestr(f"{path.name}/{f.name}", json.dumps(summary, indent=2))
+                z.writestr(f"{path.name}/{f.name}", json.dumps(public_summary(json.loads(f.read_text())), indent=2))
             else:
                 z.write(f, arcname=f"{path.name}/{f.name}")
     return buf.getvalue()

@@ -27,14 +27,13 @@ import streamlit as st
 
 from bigmodel_core import probes
 from bigmodel_core.data import Dataset
-from bigmodel_core.jobs import Job, Snapshot
+from bigmodel_core.jobs import ACTIVE, Job, Snapshot
 from bigmodel_core.store import StoredRun
 from bigmodel_core.train import Trainer, load_data
 from ui.figures import probes as figs
 
 CACHE = "inspect_cache"  # session key: (cache key, ProbeResult) of the last on-demand computation
 SEED = "inspect_seed"  # session key: seed of the "one per class" draw
-ACTIVE = ("queued", "running", "paused")
 FEATURE_NAMES = {"adding_problem": ["value", "marker"], "sine_wave": ["value"]}
 
 

@@ -6,6 +6,7 @@ from functools import lru_cache
 
 import streamlit as st
 
+from bigmodel_core.jobs import ACTIVE
 from bigmodel_core.train import device_label, resolve_device
 from ui import state
 
@@ -49,7 +50,7 @@ def render(live: bool = True) -> None:
     """
     job_id = st.session_state.get(state.TRAIN_JOB)
     job = state.get_pool().get(state.owner_id(), job_id) if job_id else None
-    active = job is not None and job.status in ("queued", "running", "paused")
+    active = job is not None and job.status in ACTIVE
     with st.sidebar:
         st.markdown(f"**Device:** {_device()}")
         st.fragment(_job_panel, run_every=POLL_EVERY if live and active else None)()

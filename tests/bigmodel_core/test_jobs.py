@@ -112,14 +112,17 @@ def test_epoch_hooks_run_and_hook_errors_do_not_kill_training(pool):
     assert seen == [1, 2] and "probe failed" in job.snapshot().extras["hook_error"]
 
 
-def test_wait_for_first_step_returns_once_a_point_exists_or_the_job_ended(pool):
+def test_waits_for_the_first_step_and_for_the_end_return_when_they_happen(pool):
     running = pool.submit(Job(cfg(epochs=20, train_size=1024), owner="a"))
     assert running.wait_for_first_step(timeout=30)
     assert running.snapshot().step >= 1 and running.snapshot().batch_losses
     queued = pool.submit(Job(cfg(), owner="b"))
     assert not queued.wait_for_first_step(timeout=0.2)  # the one slot is busy: no point yet
+    assert not running.wait_until_finished(timeout=0.1)
     queued.stop()
     assert queued.wait_for_first_step(timeout=1)  # stopped before it ran: nothing more to wait for
+    assert queued.wait_until_finished(timeout=1) and queued.status == "stopped"
     running.stop()
+    assert running.wait_until_finished(timeout=30) and running.status == "stopped" and running.summary
     failing = pool.submit(Job(cfg(), owner="c", make_trainer=lambda job: 1 / 0))
     assert failing.wait_for_first_step(timeout=30) and failing.status == "failed"

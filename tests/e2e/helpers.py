@@ -18,6 +18,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
+# how many measured points the Train page's batch-loss curve holds (-1: no such chart)
+POINTS_JS = """() => {
+  const plots = [...document.querySelectorAll('.js-plotly-plot')];
+  const p = plots.find(el => (el.data || []).some(t => t.name === 'batch loss'));
+  if (!p) return -1;
+  return p.data.find(t => t.name === 'batch loss').x.length;
+}"""
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -5,17 +5,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import click_button, open_page, shot, wait_for_text, wait_idle
+from tests.e2e.helpers import POINTS_JS, click_button, open_page, shot, wait_for_text, wait_idle
 
 pytestmark = pytest.mark.e2e
-
-POINTS_JS = """() => {
-  const plots = [...document.querySelectorAll('.js-plotly-plot')];
-  const p = plots.find(el => (el.data || []).some(t => t.name === 'batch loss'));
-  if (!p) return -1;
-  return p.data.find(t => t.name === 'batch loss').x.length;
-}"""
-
 
 def batch_points(page) -> int:
     return page.evaluate(POINTS_JS)
