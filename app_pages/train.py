@@ -17,6 +17,7 @@ from bigmodel_core.train import load_data
 from ui import state, widgets
 from ui.figures.training import PNG_CONFIG, image_gallery, loss_figure, metric_figure, sequence_gallery
 from ui.inspect import render_inspect
+from ui.live_chart import live_chart
 from ui.lesson_hooks import advanced_hidden, lesson_banner
 
 # Every browser redraw takes CPU from training on a small machine (the browser often runs on
@@ -28,7 +29,6 @@ REDRAW_EVERY = 30.0
 FIRST_POINT_WAIT = 2.0
 STOP_WAIT = 3.0
 PAGE = "_train_page"  # (job id, status, epochs, monotonic time) as of the last whole-page draw
-CONTROLS = "_train_controls"  # (job id, status) the buttons were last drawn for
 
 state.show_notice()
 lesson_banner()
@@ -126,9 +126,7 @@ def fmt_eta(s: float | None) -> str:
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
 
 
-def live_view() -> None:
-    job_id = st.session_state.get(state.TRAIN_JOB)
-    snap = pool.snapshot(owner, job_id) if job_id else None
+def status_line(snap) -> None:
     if snap is None:
         st.info("Press **Train** to start. Training runs in the background: you can switch pages and come back.")
     elif snap.status == "queued":
@@ -145,6 +143,10 @@ def live_view() -> None:
         st.error(f"Failed: {snap.message}", icon=":material/error:")
     else:
         st.warning(f"Stopped. {snap.message}", icon=":material/stop_circle:")
+
+
+def live_view(snap) -> None:
+    status_line(snap)
     # The same elements before and after the click (empty until the first point), so the browser
     # updates charts it already drew instead of building them while training has started.
     task = (snap.task if snap is not None else "") or info.task
@@ -157,52 +159,47 @@ def live_view() -> None:
     k[2].metric("epoch time", f"{snap.epoch_seconds:.1f} s" if snap and snap.epoch_seconds else "–")
     k[3].metric("learning rate", f"{snap.lr:.3g}" if snap and snap.lr is not None else "–")
     k[4].metric("device", snap.device if snap and snap.device else "–")
-    c1, c2 = st.columns(2)
-    log_y = c1.toggle("log scale", key="train_log_y")
-    c1.plotly_chart(loss_figure(snap.steps if snap else [], snap.batch_losses if snap else [], epochs, log_y=log_y),
-                    width="stretch", config=PNG_CONFIG, key="train_loss_chart")
-    c2.plotly_chart(metric_figure(epochs, task), width="stretch", config=PNG_CONFIG, key="train_metric_chart")
-    if snap is None:
-        return
+    log_y = st.toggle("log scale (loss)", key="train_log_y")
+    live_chart([loss_figure(snap.steps if snap else [], snap.batch_losses if snap else [], epochs, log_y=log_y),
+                metric_figure(epochs, task)], key="train_curves", config=PNG_CONFIG,
+               revision=f"{snap.job_id if snap else ''}-{log_y}",
+               poll_every=LIVE_EVERY if snap is not None and snap.status in ACTIVE else 0)
     if epochs and snap.finished:  # a table widget mid-run would load its large script while training
         with st.expander("Epoch table"):
             st.dataframe(pd.DataFrame(epochs), hide_index=True, width="stretch")
-    redraw_page(snap)
 
 
-def redraw_page(snap) -> None:
-    """Rerun the whole page when what lies outside the live view no longer matches the job."""
-    shown = st.session_state.get(CONTROLS)
-    if shown is not None and shown[0] == snap.job_id and shown[1] != snap.status:
-        st.rerun(scope="app")  # the buttons follow the status; results appear when it ends
-    page = st.session_state.get(PAGE)
-    if page is None or not snap.epochs:
+def redraw_page(job) -> None:
+    """Rerun the whole page when what lies outside the panel no longer matches the job."""
+    page_job, page_status, page_epochs, drawn_at = st.session_state[PAGE]
+    if job.status not in ACTIVE and (page_job != job.job_id or page_status in ACTIVE):
+        st.rerun(scope="app")  # the job has ended: results and probes below, no more polling
+    epochs = len(job.snapshot().epochs)
+    if not epochs or job.status not in ACTIVE:
         return
-    page_job, _, page_epochs, drawn_at = page
-    if page_job != snap.job_id:
+    if page_job != job.job_id:
         # the page below still shows the previous job's results (or none): replace them at the
         # first epoch, or leave the empty area until the job has run for REDRAW_EVERY seconds
-        job = pool.get(owner, snap.job_id)
-        if page_job is not None or job is None or time.time() - job.created >= REDRAW_EVERY:
+        if page_job is not None or time.time() - job.created >= REDRAW_EVERY:
             st.rerun(scope="app")
-    elif len(snap.epochs) != page_epochs and time.monotonic() - drawn_at >= REDRAW_EVERY:
+    elif epochs != page_epochs and time.monotonic() - drawn_at >= REDRAW_EVERY:
         st.rerun(scope="app")  # the inspect area shows the probes of the newest epoch
 
 
-def controls() -> None:
-    """Buttons and live view. A click reruns only this fragment, not the whole page, so starting a
-    training does not make the browser redraw every widget while the first batches run."""
+def panel() -> None:
+    """Buttons and live view in one fragment. A click reruns only this fragment, not the whole
+    page, so starting a training does not make the browser redraw every widget while the first
+    batches run; while a job is active the chart asks for the next rerun every LIVE_EVERY s."""
     job_id = st.session_state.get(state.TRAIN_JOB)
     job = pool.get(owner, job_id) if job_id else None
     if job is not None and (job.status == "running" or (job.status == "queued" and
                                                          pool.running_count < pool.max_workers)):
         # right after the click: draw the job with its first point rather than polling fast for it
         job.wait_for_first_step(timeout=FIRST_POINT_WAIT)
+    if job is not None:
+        redraw_page(job)
     status = job.status if job is not None else None
     active = status in ACTIVE
-    page_job, page_status = st.session_state.get(PAGE, (None, None))[:2]
-    if job is not None and page_job == job.job_id and page_status in ACTIVE and not active:
-        st.rerun(scope="app")  # the job this page was drawn for has ended: results, probes, no polling
     b = st.columns([1.2, 1, 1, 1, 4])
     b[0].button("Train", type="primary", disabled=active or design_error is not None, key="train_start",
                 width="stretch", on_click=start_training)
@@ -218,15 +215,14 @@ def controls() -> None:
         st.caption(f"Job: {job.label} · {job.config.training.epochs} epochs · "
                    f"batch {job.config.training.batch_size} · {job.config.optimizer.name} "
                    f"lr {job.config.optimizer.lr:g}")
-    st.session_state[CONTROLS] = (job.job_id, status) if job is not None else None
-    st.fragment(live_view, run_every=LIVE_EVERY if active else None)()
+    live_view(job.snapshot() if job is not None else None)
 
 
 job_id = st.session_state.get(state.TRAIN_JOB)
 job = pool.get(owner, job_id) if job_id else None
 st.session_state[PAGE] = ((job.job_id, job.status, len(job.snapshot().epochs)) if job is not None else
                           (None, None, 0)) + (time.monotonic(),)
-st.fragment(controls)()
+st.fragment(panel)()
 
 if job is not None and job.status in ("completed", "stopped", "diverged") and job.final_state is not None:
     snap = job.snapshot()

@@ -66,11 +66,20 @@ def test_short_training_run_finishes_and_is_stored():
     assert len(run.metrics) == 1
 
 
-def batch_points(at) -> int:
+def live_figures(at) -> list[dict]:
+    """The figures the Train page's live chart row was last given."""
     import json
 
-    for chart in at.get("plotly_chart"):
-        for trace in json.loads(chart.proto.spec)["data"]:
+    for el in at.get("component_instance"):
+        args = json.loads(el.proto.json_args)
+        if "figures" in args:
+            return [json.loads(f) for f in args["figures"]]
+    return []
+
+
+def batch_points(at) -> int:
+    for fig in live_figures(at):
+        for trace in fig["data"]:
             if trace.get("name") == "batch loss":
                 return len(trace.get("x", []))
     return -1

@@ -18,9 +18,14 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
+# every Plotly chart on the page, including those inside the live-chart frames (same origin)
+PLOTS_JS = """() => [document, ...[...document.querySelectorAll('iframe')].map(f => {
+    try { return f.contentDocument; } catch (e) { return null; } })]
+  .filter(d => d).flatMap(d => [...d.querySelectorAll('.js-plotly-plot')])"""
+
 # how many measured points the Train page's batch-loss curve holds (-1: no such chart)
 POINTS_JS = """() => {
-  const plots = [...document.querySelectorAll('.js-plotly-plot')];
+  const plots = (""" + PLOTS_JS + """)();
   const p = plots.find(el => (el.data || []).some(t => t.name === 'batch loss'));
   if (!p) return -1;
   return p.data.find(t => t.name === 'batch loss').x.length;
