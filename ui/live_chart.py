@@ -12,14 +12,12 @@ loads it, into a folder named after the plotly version and the page's contents.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import plotly
-import plotly.graph_objects as go
 import streamlit as st
 import streamlit.components.v1 as components
 
@@ -44,28 +42,16 @@ def _component_dir() -> Path:
 
 _component = components.declare_component("live_chart", path=str(_component_dir()))
 
-# the look of Streamlit's own charts (bold title on the left, legend on a line below it), which
-# st.plotly_chart applies with its theme; fonts fall back to the system's sans-serif in the frame
-_STYLE = dict(
-    font=dict(family='"Source Sans Pro", "Source Sans 3", sans-serif', color="#31333F"),
-    title=dict(x=0, xanchor="left", xref="container", y=1, yanchor="top", yref="container",
-               pad=dict(t=10, l=10), font=dict(size=16, weight="bold")),
-    legend=dict(orientation="h", x=0, xanchor="left", y=1.02, yanchor="bottom"),
-    margin=dict(t=72),
-)
-
-
-def live_chart(figures: Sequence[go.Figure], key: str, revision: str = "", config: dict | None = None,
+def live_chart(figures: Sequence[dict], key: str, revision: str = "", config: dict | None = None,
                poll_every: float = 0) -> None:
-    """Draw ``figures`` side by side (stacked on narrow screens) and update them in place.
+    """Draw ``figures`` (plain dicts in Plotly's figure format) side by side, stacked on narrow
+    screens, and update them in place.
 
     ``key`` keeps the browser's element across updates; a change of ``revision`` resets any
     zoom the user made (a new run, another axis scale). With ``poll_every`` > 0 the chart
     reruns the fragment that draws it that many seconds after each update, like a fragment's
     ``run_every``, but it can start and stop without the enclosing page or fragment being
     drawn again (which would rebuild the chart in the browser)."""
-    height = max((f.layout.height or 340) for f in figures) if figures else 0
-    figures = [go.Figure(f).update_layout(_STYLE) for f in figures]
-    tick = st.session_state.get(key) or 0
-    _component(figures=[f.to_json() for f in figures], config=json.dumps(config or {}), revision=revision,
-               poll_ms=int(poll_every * 1000), tick=tick, key=key, default=None, height=height)
+    height = max(f["layout"].get("height", 340) for f in figures) if figures else 0
+    _component(figures=list(figures), config=config or {}, revision=revision, poll_ms=int(poll_every * 1000),
+               tick=st.session_state.get(key) or 0, key=key, default=None, height=height)

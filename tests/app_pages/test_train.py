@@ -73,7 +73,7 @@ def live_figures(at) -> list[dict]:
     for el in at.get("component_instance"):
         args = json.loads(el.proto.json_args)
         if "figures" in args:
-            return [json.loads(f) for f in args["figures"]]
+            return args["figures"]
     return []
 
 

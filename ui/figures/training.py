@@ -7,10 +7,13 @@ measured, epoch metrics at the step where each epoch ended.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
+
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from bigmodel_core.models import LayerInfo
@@ -31,39 +34,57 @@ def _layout(fig: go.Figure, height: int = 340) -> go.Figure:
     return fig
 
 
+# The live curves are rebuilt every few seconds while a training runs, in the server process that
+# also trains: they are plain dicts in Plotly's figure format, because building and validating a
+# go.Figure costs ~60 ms of Python (GIL) time per figure, which the training thread waits for.
+_WHITE = pio.templates["plotly_white"].to_plotly_json()
+_LIVE_STYLE = dict(  # the look of Streamlit's own charts: bold title on the left, legend below it
+    font=dict(family='"Source Sans Pro", "Source Sans 3", sans-serif', color="#31333F"),
+    legend=dict(orientation="h", x=0, xanchor="left", y=1.02, yanchor="bottom"),
+    margin=dict(l=10, r=10, t=72, b=10),
+    template=_WHITE,
+)
+
+
+def _finite(values: Sequence[float]) -> list[float | None]:
+    """JSON has no NaN or infinity (a diverged run has them): those points become gaps."""
+    return [float(v) if math.isfinite(v) else None for v in values]
+
+
+def _live_figure(traces: list[dict], title: str, xaxis: dict, yaxis: dict, height: int = 340) -> dict:
+    title_ = dict(text=title, x=0, xanchor="left", xref="container", y=1, yanchor="top", yref="container",
+                  pad=dict(t=10, l=10), font=dict(size=16, weight="bold"))
+    return dict(data=traces, layout=dict(_LIVE_STYLE, title=title_, xaxis=xaxis, yaxis=yaxis, height=height))
+
+
 def loss_figure(steps: Sequence[int], batch_losses: Sequence[float], epochs: Sequence[dict],
-                log_y: bool = False) -> go.Figure:
+                log_y: bool = False) -> dict:
     """Per-batch training loss, and per-epoch train/validation loss at each epoch's last step."""
-    fig = go.Figure()
     # SVG, not WebGL: with at most a few thousand points it is as fast, and it stays cheap in
     # browsers without GPU acceleration (WebGL falls back to software rendering there)
-    fig.add_trace(go.Scatter(x=list(steps), y=list(batch_losses), mode="lines", name="batch loss",
-                               line=dict(color=BATCH_COLOR, width=1)))
+    traces = [dict(type="scatter", x=list(steps), y=_finite(batch_losses), mode="lines", name="batch loss",
+                   line=dict(color=BATCH_COLOR, width=1))]
     if epochs:
         xs = [e["step"] for e in epochs]
         text = [f"epoch {e['epoch']}" for e in epochs]
-        fig.add_trace(go.Scatter(x=xs, y=[e["train_loss"] for e in epochs], mode="lines+markers",
-                                 name="train loss (epoch mean)", line=dict(color=TRAIN_COLOR), text=text))
-        fig.add_trace(go.Scatter(x=xs, y=[e["val_loss"] for e in epochs], mode="lines+markers",
-                                 name="validation loss", line=dict(color=VAL_COLOR), text=text))
-    fig.update_xaxes(title="step (batches)", rangemode="tozero")
-    fig.update_yaxes(title="loss", type="log" if log_y else "linear")
-    fig.update_layout(title="Loss")
-    return _layout(fig)
+        for key, name, color in (("train_loss", "train loss (epoch mean)", TRAIN_COLOR),
+                                 ("val_loss", "validation loss", VAL_COLOR)):
+            traces.append(dict(type="scatter", x=xs, y=_finite([e[key] for e in epochs]), mode="lines+markers",
+                               name=name, line=dict(color=color), text=text))
+    return _live_figure(traces, "Loss", dict(title=dict(text="step (batches)"), rangemode="tozero"),
+                        dict(title=dict(text="loss"), type="log" if log_y else "linear"))
 
 
-def metric_figure(epochs: Sequence[dict], task: str) -> go.Figure:
+def metric_figure(epochs: Sequence[dict], task: str) -> dict:
     name = "accuracy" if task == "classification" else "mean absolute error"
-    fig = go.Figure()
     xs = [e["epoch"] for e in epochs]
-    fig.add_trace(go.Scatter(x=xs, y=[e["train_metric"] for e in epochs], mode="lines+markers",
-                             name=f"train {name}", line=dict(color=TRAIN_COLOR)))
-    fig.add_trace(go.Scatter(x=xs, y=[e["val_metric"] for e in epochs], mode="lines+markers",
-                             name=f"validation {name}", line=dict(color=VAL_COLOR)))
-    fig.update_xaxes(title="epoch", dtick=1)
-    fig.update_yaxes(title=name, range=[0, 1.02] if task == "classification" else None)
-    fig.update_layout(title=name.capitalize())
-    return _layout(fig)
+    traces = [dict(type="scatter", x=xs, y=_finite([e[f"{side}_metric"] for e in epochs]), mode="lines+markers",
+                   name=f"{label} {name}", line=dict(color=color))
+              for side, label, color in (("train", "train", TRAIN_COLOR), ("val", "validation", VAL_COLOR))]
+    yaxis = dict(title=dict(text=name))
+    if task == "classification":
+        yaxis["range"] = [0, 1.02]
+    return _live_figure(traces, name.capitalize(), dict(title=dict(text="epoch"), dtick=1), yaxis)
 
 
 def architecture_figure(rows: Sequence[LayerInfo], input_shape: Sequence[int],
