@@ -21,10 +21,11 @@ from ui.live_chart import live_chart
 from ui.lesson_hooks import advanced_hidden, lesson_banner
 
 # Every browser redraw takes CPU from training on a small machine (the browser often runs on
-# the same cores): the curves refresh every LIVE_EVERY seconds, and the whole page (buttons,
-# probes of the newest epoch) when the status changes, or at most every REDRAW_EVERY seconds
-# when new epochs have landed.
-LIVE_EVERY = 2.0
+# the same cores; each update of the panel costs it ~0.2 s CPU on two slow cores, most of it
+# Streamlit's own work per rerun): the panel (curves, progress, metrics) refreshes every
+# LIVE_EVERY seconds, and the whole page (results, probes of the newest epoch) when the job
+# ends, or at most every REDRAW_EVERY seconds when new epochs have landed.
+LIVE_EVERY = 3.0
 REDRAW_EVERY = 30.0
 FIRST_POINT_WAIT = 2.0
 STOP_WAIT = 3.0

@@ -66,15 +66,19 @@ def test_short_training_run_finishes_and_is_stored():
     assert len(run.metrics) == 1
 
 
-def live_figures(at) -> list[dict]:
-    """The figures the Train page's live chart row was last given."""
+def live_args(at) -> dict:
+    """What the Train page's live chart row was last given."""
     import json
 
     for el in at.get("component_instance"):
         args = json.loads(el.proto.json_args)
         if "figures" in args:
-            return args["figures"]
-    return []
+            return args
+    return {}
+
+
+def live_figures(at) -> list[dict]:
+    return live_args(at).get("figures", [])
 
 
 def batch_points(at) -> int:
@@ -89,9 +93,12 @@ def test_charts_are_drawn_before_the_click_and_hold_a_point_right_after_it():
     at = train_app(tiny().with_changes({"training.epochs": 30, "data.train_size": 1024}))
     assert batch_points(at) == 0  # empty axes where the curves will appear
     assert any("Press **Train** to start" in i.value for i in at.info)
+    assert live_args(at)["poll_ms"] == 0  # nothing to watch: the idle page asks the server for nothing
     at.button(key="train_start").click().run()
     assert batch_points(at) >= 1  # the page waited for the first measured batch instead of polling for it
+    assert live_args(at)["poll_ms"] > 0  # while the job runs, the chart asks for updates
     at.button(key="train_stop").click().run()
+    assert live_args(at)["poll_ms"] == 0
 
 
 def test_stop_draws_the_stopped_run_with_its_results_in_one_pass():
