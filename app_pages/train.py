@@ -17,8 +17,8 @@ from bigmodel_core.train import load_data
 from ui import state, widgets
 from ui.figures.training import PNG_CONFIG, image_gallery, loss_figure, metric_figure, sequence_gallery
 from ui.inspect import render_inspect
-from ui.live_chart import live_chart
 from ui.lesson_hooks import advanced_hidden, lesson_banner
+from ui.live_chart import live_chart
 
 # Every browser redraw takes CPU from training on a small machine (the browser often runs on
 # the same cores; each update of the panel costs it ~0.2 s CPU on two slow cores, most of it

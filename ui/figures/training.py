@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
