@@ -170,13 +170,13 @@ def live_view(snap) -> None:
             st.dataframe(pd.DataFrame(epochs), hide_index=True, width="stretch")
 
 
-def redraw_page(job) -> None:
+def redraw_page(job, snap) -> None:
     """Rerun the whole page when what lies outside the panel no longer matches the job."""
     page_job, page_status, page_epochs, drawn_at = st.session_state[PAGE]
-    if job.status not in ACTIVE and (page_job != job.job_id or page_status in ACTIVE):
+    if snap.status not in ACTIVE and (page_job != job.job_id or page_status in ACTIVE):
         st.rerun(scope="app")  # the job has ended: results and probes below, no more polling
-    epochs = len(job.snapshot().epochs)
-    if not epochs or job.status not in ACTIVE:
+    epochs = len(snap.epochs)
+    if not epochs or snap.status not in ACTIVE:
         return
     if page_job != job.job_id:
         # the page below still shows the previous job's results (or none): replace them at the
@@ -197,9 +197,12 @@ def panel() -> None:
                                                          pool.running_count < pool.max_workers)):
         # right after the click: draw the job with its first point rather than polling fast for it
         job.wait_for_first_step(timeout=FIRST_POINT_WAIT)
+    # the pool's snapshot, not the job's: it holds the queue position and tells the pool that
+    # someone still watches (a job nobody polls for a while is stopped)
+    snap = pool.snapshot(owner, job.job_id) if job is not None else None
     if job is not None:
-        redraw_page(job)
-    status = job.status if job is not None else None
+        redraw_page(job, snap)
+    status = snap.status if snap is not None else None
     active = status in ACTIVE
     b = st.columns([1.2, 1, 1, 1, 4])
     b[0].button("Train", type="primary", disabled=active or design_error is not None, key="train_start",
@@ -216,7 +219,7 @@ def panel() -> None:
         st.caption(f"Job: {job.label} · {job.config.training.epochs} epochs · "
                    f"batch {job.config.training.batch_size} · {job.config.optimizer.name} "
                    f"lr {job.config.optimizer.lr:g}")
-    live_view(job.snapshot() if job is not None else None)
+    live_view(snap)
 
 
 job_id = st.session_state.get(state.TRAIN_JOB)

@@ -110,3 +110,25 @@ def test_stop_draws_the_stopped_run_with_its_results_in_one_pass():
     assert any("Stopped" in w.value for w in at.warning)
     assert not at.button(key="train_start").disabled and at.button(key="train_stop").disabled
     assert any(b.label == "Download model (.safetensors)" for b in at.get("download_button"))
+
+
+def test_a_queued_job_shows_its_position_and_counts_as_watched():
+    from bigmodel_core.jobs import Job
+    from ui.state import get_pool
+
+    pool = get_pool()
+    long = tiny().with_changes({"training.epochs": 100, "data.train_size": 2048})
+    blockers = [pool.submit(Job(long, owner="someone-else", kind="train")) for _ in range(pool.max_workers)]
+    try:
+        at = train_app()
+        at.button(key="train_start").click().run()
+        assert any("Queued: position 1" in w.value for w in at.warning)
+        job = pool.get(at.session_state["owner"], at.session_state["train_job_id"])
+        seen = job.last_poll
+        time.sleep(0.05)
+        at.run()
+        assert job.last_poll > seen  # the page's polls keep the waiting job alive
+        at.button(key="train_stop").click().run()
+    finally:
+        for b in blockers:
+            b.stop()
