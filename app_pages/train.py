@@ -21,7 +21,7 @@ from ui.lesson_hooks import advanced_hidden, lesson_banner
 from ui.live_chart import live_chart
 
 # Every browser redraw takes CPU from training on a small machine (the browser often runs on
-# the same cores; each update of the panel costs it ~0.2 s CPU on two slow cores, most of it
+# the same cores; each update of the panel costs it 0.2-0.3 s CPU on two slow cores, most of it
 # Streamlit's own work per rerun): the panel (curves, progress, metrics) refreshes every
 # LIVE_EVERY seconds, and the whole page (results, probes of the newest epoch) when the job
 # ends, or at most every REDRAW_EVERY seconds when new epochs have landed.
