@@ -224,12 +224,14 @@ def panel() -> None:
 
 job_id = st.session_state.get(state.TRAIN_JOB)
 job = pool.get(owner, job_id) if job_id else None
-st.session_state[PAGE] = ((job.job_id, job.status, len(job.snapshot().epochs)) if job is not None else
+snap = job.snapshot() if job is not None else None  # one copy of the job's record per whole-page draw
+st.session_state[PAGE] = ((snap.job_id, snap.status, len(snap.epochs)) if snap is not None else
                           (None, None, 0)) + (time.monotonic(),)
+# (the panel reruns the whole page if the job ends after this snapshot, so the results below
+# are drawn from a snapshot of the finished job)
 st.fragment(panel)()
 
 if job is not None and job.status in ("completed", "stopped", "diverged") and job.final_state is not None:
-    snap = job.snapshot()
     st.subheader("Results")
     c = st.columns(4)
     c[0].download_button("Download model (.safetensors)", save_weights_bytes(job.final_state),
