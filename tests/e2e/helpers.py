@@ -23,12 +23,19 @@ PLOTS_JS = """() => [document, ...[...document.querySelectorAll('iframe')].map(f
     try { return f.contentDocument; } catch (e) { return null; } })]
   .filter(d => d).flatMap(d => [...d.querySelectorAll('.js-plotly-plot')])"""
 
+# the first trace called `name` on any Plotly chart of the page, or null
+TRACE_JS = """(name) => {
+  for (const p of (""" + PLOTS_JS + """)()) {
+    const t = (p.data || []).find(t => t.name === name);
+    if (t) return t;
+  }
+  return null;
+}"""
+
 # how many measured points the Train page's batch-loss curve holds (-1: no such chart)
 POINTS_JS = """() => {
-  const plots = (""" + PLOTS_JS + """)();
-  const p = plots.find(el => (el.data || []).some(t => t.name === 'batch loss'));
-  if (!p) return -1;
-  return p.data.find(t => t.name === 'batch loss').x.length;
+  const t = (""" + TRACE_JS + """)('batch loss');
+  return t ? t.x.length : -1;
 }"""
 
 

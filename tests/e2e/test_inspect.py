@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.helpers import click_button, open_page, shot, wait_for_text, wait_idle
+from tests.e2e.helpers import TRACE_JS, click_button, open_page, shot, wait_for_text, wait_idle
 
 pytestmark = pytest.mark.e2e
 
-TRACES_JS = """(name) => [...document.querySelectorAll('.js-plotly-plot')]
-  .some(p => (p.data || []).some(t => t.name === name))"""
+TRACES_JS = f"(name) => ({TRACE_JS})(name) !== null"
 
 
 def has_trace(page, name: str) -> bool:
