@@ -28,6 +28,7 @@ import contextlib
 import hashlib
 import json
 import math
+import platform
 import re
 import struct
 import sys
@@ -778,6 +779,22 @@ def maps_before_after(config: ExperimentConfig, info: DatasetInfo, before: dict[
 # Pretraining (the shipped assets and their reproduction)
 # --------------------------------------------------------------------------------------------
 
+def cpu_fingerprint() -> dict[str, str]:
+    """The processor and kernel set that made a file: float kernels (BLAS, oneDNN) differ between
+    processors, so "the same command gives the same bytes" holds on the same kind of CPU only."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:  # not Linux: the platform's own name for the processor
+        pass
+    return {"cpu": model or platform.processor() or platform.machine(),
+            "capability": str(torch.backends.cpu.get_cpu_capability()),
+            "torch": torch.__version__.split("+")[0]}
+
+
 @contextlib.contextmanager
 def fixed_threads(n: int) -> Iterator[None]:
     before = torch.get_num_threads()
@@ -832,7 +849,10 @@ def pretrain(name: str, out_dir: Path | str = PRETRAINED_DIR, epochs: int | None
         "epoch_sha256": epoch_hashes,
         "command": f"python -m bigmodel_core pretrain {name}",
         "reproducibility": (f"CPU, torch {torch.__version__.split('+')[0]}, {PRETRAIN_THREADS} intra-op thread, "
-                            f"seed {cfg.seed}: the same command gives the same bytes"),
+                            f"seed {cfg.seed}: the same command on the same kind of processor gives the same "
+                            "bytes (another processor's float kernels round differently: the metrics agree, "
+                            "the last bits of the weights may not)"),
+        "made_on": cpu_fingerprint(),
         "suggested_target": {"title": recipe.target_title, "config": target.to_dict(),
                              "strategy": recipe.strategy, "labels_per_class": recipe.labels_per_class,
                              "lesson": recipe.lesson},
