@@ -32,7 +32,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -43,7 +43,7 @@ from .limits import current_limits
 from .models import build_model
 from .specs import OPTIMIZERS, ConfigError, ExperimentConfig, parse_config
 from .store import METRIC_COLUMNS, StoredRun, write_run
-from .train import EpochEnd, Event, RunEnd, Trainer
+from .train import Callback, EpochEnd, RunEnd, Trainer
 
 MAX_RUNS = 8
 FORMAT = "bigmodel-comparison"
@@ -596,52 +596,69 @@ def initial_states(comp: Comparison) -> list[InitPlan]:
     return plans
 
 
-class CompareTrainer(Trainer):
-    """A Trainer that records what fairness needs and tags its summary with the comparison.
+class BatchDigest(Callback):
+    """Evidence that runs saw the same data: digests of the first epoch's training batches.
 
-    Digests: of the initial weights; of the first epoch's batches as the model sees them
-    (``data_sha``: inputs after augmentation, and the batch boundaries); and of the order
-    (``order_sha``: the targets of every batch), which stays equal for augmented runs.
+    ``data_sha``: the inputs as the model sees them (after augmentation) and the batch
+    boundaries; ``order_sha``: the targets of every batch, which stays equal for augmented runs;
+    ``first_batch``: a copy of the first batch's inputs. One epoch is evidence enough: the
+    digests are sealed when it ends, and recording costs nothing after that.
     """
+
+    def __init__(self) -> None:
+        self.first_batch: torch.Tensor | None = None
+        self.data_sha: str | None = None
+        self.order_sha: str | None = None
+        self._data = hashlib.sha256()
+        self._order = hashlib.sha256()
+        self._sealed = False
+
+    def on_batch(self, trainer: Trainer, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        if self._sealed:
+            return
+        x = xb.detach()
+        if self.first_batch is None:
+            self.first_batch = x.cpu().clone()
+        self._data.update(repr(tuple(x.shape)).encode())  # batch boundaries count, not only the order
+        self._data.update(x.cpu().contiguous().numpy().tobytes())
+        self._order.update(repr(tuple(yb.shape)).encode())
+        self._order.update(yb.detach().cpu().contiguous().numpy().tobytes())
+
+    def _seal(self) -> None:
+        if not self._sealed:
+            self._sealed = True
+            self.data_sha = self._data.hexdigest()[:12]
+            self.order_sha = self._order.hexdigest()[:12]
+
+    def on_epoch_end(self, trainer: Trainer, event: EpochEnd) -> None:
+        self._seal()
+
+    def on_run_end(self, trainer: Trainer, event: RunEnd) -> None:
+        self._seal()
+
+
+class CompareTrainer(Trainer):
+    """A Trainer that records what fairness needs (:class:`BatchDigest`, the initial weights'
+    digest) and tags its summary with the comparison."""
 
     def __init__(self, config: ExperimentConfig, *, comparison_id: str = "", name: str = "", index: int = 0,
                  init_note: str = "", **kwargs: Any):
         super().__init__(config, **kwargs)
         self.comparison_id, self.name, self.index, self.init_note = comparison_id, name, index, init_note
         self.init_sha = state_sha(self.model.state_dict())
-        self.data_sha: str | None = None
-        self.order_sha: str | None = None
-        self.first_batch: torch.Tensor | None = None
-        self._digest = hashlib.sha256()
-        self._order = hashlib.sha256()
-        self._hook = self.model.register_forward_pre_hook(self._see_batch)
+        self.digest = self.add_callback(BatchDigest())
 
-    def _see_batch(self, module: nn.Module, args: tuple[Any, ...]) -> None:
-        if module.training:  # validation runs in eval mode and is not part of the order
-            x = args[0].detach()
-            if self.first_batch is None:
-                self.first_batch = x.cpu().clone()
-            self._digest.update(repr(tuple(x.shape)).encode())  # batch boundaries count, not only the order
-            self._digest.update(x.cpu().contiguous().numpy().tobytes())
+    @property
+    def first_batch(self) -> torch.Tensor | None:
+        return self.digest.first_batch
 
-    def loss_fn(self, out: torch.Tensor, y: torch.Tensor, smoothing: float | None = None) -> torch.Tensor:
-        if self._hook is not None and self.model.training:
-            self._order.update(repr(tuple(y.shape)).encode())
-            self._order.update(y.detach().cpu().contiguous().numpy().tobytes())
-        return super().loss_fn(out, y, smoothing)
+    @property
+    def data_sha(self) -> str | None:
+        return self.digest.data_sha
 
-    def _seal(self) -> None:
-        if self._hook is not None:
-            self._hook.remove()
-            self._hook = None
-            self.data_sha = self._digest.hexdigest()[:12]
-            self.order_sha = self._order.hexdigest()[:12]
-
-    def run(self) -> Iterator[Event]:
-        for ev in super().run():
-            if isinstance(ev, (EpochEnd, RunEnd)):
-                self._seal()  # one epoch of batch order is evidence enough; stop paying for it
-            yield ev
+    @property
+    def order_sha(self) -> str | None:
+        return self.digest.order_sha
 
     def summary(self) -> dict[str, Any]:
         s = super().summary()

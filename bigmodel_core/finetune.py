@@ -32,7 +32,6 @@ import platform
 import re
 import struct
 import sys
-import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -47,7 +46,7 @@ from .models import ConvNet, SeqNet, build_model
 from .presets import ASSETS, load_config_arg
 from .specs import ExperimentConfig, parse_config
 from .store import atomic_write_bytes, atomic_write_text, history_rows, save_weights_bytes, write_run
-from .train import Control, EpochEnd, ParamGroup, Trainer, load_data
+from .train import Callback, Control, EpochEnd, ParamGroup, Trainer, load_data
 
 PRETRAINED_DIR = ASSETS / "pretrained"
 # Pretraining pins torch's intra-op threads: CPU convolution backward splits its reductions by
@@ -428,15 +427,23 @@ def backbone_units(model: nn.Module) -> list[Unit]:
     return units
 
 
-def _eval_only_train(self: nn.Module, mode: bool = True) -> nn.Module:
-    # a frozen block ignores model.train(): BatchNorm keeps its pretrained running statistics
-    # (and normalises with them) and dropout stays off, so the block computes exactly what it did
-    return nn.Module.train(self, False)
+class KeepFrozenInEval(Callback):
+    """Frozen blocks stay in eval mode whenever the trainer puts the model in training mode:
+    BatchNorm keeps its pretrained running statistics (and normalises with them) and dropout
+    stays off, so a frozen block computes exactly what it did before fine-tuning."""
+
+    def __init__(self, modules: list[str]):
+        self.modules = modules
+
+    def on_train_mode(self, trainer: Trainer) -> None:
+        for name in self.modules:
+            trainer.model.get_submodule(name).eval()
 
 
-def _pin_eval(module: nn.Module) -> None:
-    module.train = types.MethodType(_eval_only_train, module)  # a bound method survives deepcopy
-    module.train(False)
+def frozen_modules(model: nn.Module, strategy: Strategy | str) -> list[str]:
+    """The backbone blocks ``strategy`` freezes (module names)."""
+    train = {u.module for u in trainable_units(model, Strategy.parse(strategy))}
+    return [u.module for u in backbone_units(model) if u.module not in train]
 
 
 def trainable_units(model: nn.Module, strategy: Strategy) -> list[Unit]:
@@ -470,7 +477,7 @@ def apply_strategy(model: nn.Module, strategy: Strategy | str,
         if on:
             backbone += list(module.parameters())
         else:
-            _pin_eval(module)
+            module.eval()  # and a trainer keeps it so (KeepFrozenInEval)
     head = list(model.classifier.parameters())
     for p in head:
         p.requires_grad_(True)
@@ -604,7 +611,7 @@ class FinetuneTrainer(Trainer):
         groups = apply_strategy(model, plan.strategy, plan.backbone_lr_scale)
         indices = budget_indices(dataset, plan.labels_per_class, config.seed, plan.epoch_samples)
         super().__init__(config, dataset=dataset, model=model, control=control, param_groups=groups,
-                         train_indices=indices)
+                         train_indices=indices, callbacks=[KeepFrozenInEval(frozen_modules(model, plan.strategy))])
         self.plan = plan
         self.source = source if plan.strategy.uses_pretrained else None
         self.labelled = len(dataset.y_train) if indices is None else int(torch.unique(indices).numel())

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import math
-import weakref
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +41,7 @@ from torch import nn
 from .data import Dataset
 from .models import ConvNet, SeqNet, build_model, infer_layers
 from .specs import CNNSpec, RNNSpec
-from .train import EpochEnd, GradNormLog, Trainer, load_data
+from .train import Callback, EpochEnd, GradNormLog, Trainer, load_data
 
 if TYPE_CHECKING:
     from .jobs import Job
@@ -642,21 +641,24 @@ def probes_for_run(run: StoredRun, index: int = 0) -> ProbeResult:
 
 
 # --- the Train page's hooks ---------------------------------------------------------------------------------
-@dataclass
-class _HookState:
-    start_weights: dict[str, np.ndarray] | None
-    start_note: str = ""
+class ProbeRecorder(Callback):
+    """What the inspect area needs from a running trainer, plugged into its hooks: the starting
+    weights (for the histograms), gradient norms every ``grad_every`` steps and the outputs of the
+    last validation pass (for the confusion matrix, without a second pass)."""
 
-
-_STATE: weakref.WeakKeyDictionary[Trainer, _HookState] = weakref.WeakKeyDictionary()
+    def __init__(self, trainer: Trainer, start_weights: dict[str, np.ndarray] | None, start_note: str = "",
+                 grad_every: int = GRAD_EVERY):
+        trainer.grad_every = trainer.grad_every or grad_every
+        trainer.keep_val_outputs = True
+        self.start_weights = start_weights
+        self.start_note = start_note
 
 
 def attach(trainer: Trainer, grad_every: int = GRAD_EVERY) -> Trainer:
     """Turn on the trainer's probe recording before it runs: gradient norms every ``grad_every``
     steps, kept validation outputs, and the starting weights for the histograms."""
     trainer.grad_every = grad_every
-    trainer.keep_val_outputs = True
-    _STATE[trainer] = _HookState(weight_samples(trainer.model))
+    trainer.add_callback(ProbeRecorder(trainer, weight_samples(trainer.model), grad_every=grad_every))
     return trainer
 
 
@@ -667,9 +669,9 @@ def make_trainer(job: Job) -> Trainer:
 
 def probes_for_trainer(trainer: Trainer, index: int = 0, epoch: int | None = None) -> ProbeResult:
     """On-demand probes of a live or finished trainer's current weights (a copy), with its gradient log."""
-    state = _STATE.get(trainer)
+    rec = trainer.callback(ProbeRecorder)
     return compute_probes(trainer.model, trainer.dataset, spec=trainer.config.model, index=index, epoch=epoch,
-                          grad_log=trainer.grad_norms.copy(), start_weights=state.start_weights if state else None)
+                          grad_log=trainer.grad_norms.copy(), start_weights=rec.start_weights if rec else None)
 
 
 def request_index(job: Job, index: int) -> None:
@@ -677,10 +679,8 @@ def request_index(job: Job, index: int) -> None:
     job.set_extra(PROBE_REQUEST, {"index": int(index)})
 
 
-def _late_state(job: Job, trainer: Trainer) -> _HookState:
+def _late_recorder(job: Job, trainer: Trainer) -> ProbeRecorder:
     """Recording was not attached before training: start now, and find the starting weights if exact."""
-    trainer.grad_every = trainer.grad_every or GRAD_EVERY
-    trainer.keep_val_outputs = True
     start: dict[str, np.ndarray] | None = None
     note = ""
     if job.make_trainer is None or job.make_trainer is make_trainer:
@@ -693,7 +693,8 @@ def _late_state(job: Job, trainer: Trainer) -> _HookState:
         note = "the starting weights were not recorded for this run (attach probes when building the trainer)"
     if trainer.grad_norms.steps == []:
         note = (note + "; " if note else "") + "gradient norms are recorded from the second epoch on"
-    return _HookState(start, note)
+    # added between two epochs, on the training thread: the next hook call already sees it
+    return trainer.add_callback(ProbeRecorder(trainer, start_weights=start, start_note=note))
 
 
 def epoch_hook(job: Job, trainer: Trainer, ev: EpochEnd) -> None:
@@ -702,9 +703,7 @@ def epoch_hook(job: Job, trainer: Trainer, ev: EpochEnd) -> None:
     Cheap by design: one input's feature maps or states, the validation outputs the
     trainer already computed (when attached), capped sizes.
     """
-    state = _STATE.get(trainer)
-    if state is None:
-        state = _STATE[trainer] = _late_state(job, trainer)
+    state = trainer.callback(ProbeRecorder) or _late_recorder(job, trainer)
     request = job.extras.get(PROBE_REQUEST) or {}
     index = int(request.get("index", 0))
     if not 0 <= index < len(trainer.dataset.x_val):

@@ -13,7 +13,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Union
+from typing import Any, Iterator, Sequence, TypeVar, Union
 
 import torch
 import torch.nn.functional as F
@@ -241,6 +241,67 @@ class RunResult:
     samples_per_sec: float = 0.0
 
 
+class Callback:
+    """Named points of :meth:`Trainer.run` where probes, fairness checks and fine-tuning plug in.
+
+    Every hook does nothing here; a subclass overrides the ones it needs (``Trainer(callbacks=[...])``,
+    or :meth:`Trainer.add_callback` before the run starts). Hooks run on the training thread, in the
+    order the callbacks were given, and see the trainer itself.
+    """
+
+    def on_run_start(self, trainer: Trainer) -> None:
+        """Before the first batch."""
+
+    def on_train_mode(self, trainer: Trainer) -> None:
+        """Right after the trainer put the model in training mode (at the start, after each evaluation)."""
+
+    def on_batch(self, trainer: Trainer, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        """A training batch as the model is about to see it (after augmentation)."""
+
+    def after_backward(self, trainer: Trainer, step: int) -> None:
+        """The gradients of ``step`` (1-based over the run) are in ``.grad``, before clipping."""
+
+    def on_validation(self, trainer: Trainer, outputs: torch.Tensor) -> None:
+        """The model's outputs over the whole validation split of the evaluation that just ran."""
+
+    def on_epoch_end(self, trainer: Trainer, event: EpochEnd) -> None:
+        """An epoch was trained and validated; ``event`` is what run() yields next."""
+
+    def on_run_end(self, trainer: Trainer, event: RunEnd) -> None:
+        """The run ended (any status); ``event`` is its last event."""
+
+
+C = TypeVar("C", bound=Callback)
+
+
+class _Loop:
+    """The counters of one run, shared by the named steps of :meth:`Trainer.run`."""
+
+    def __init__(self, trainer: Trainer):
+        cfg = trainer.config
+        self.epochs = cfg.training.epochs
+        self.n = len(trainer.x_train)
+        self.batches = math.ceil(self.n / cfg.training.batch_size)
+        self.total_steps = self.epochs * self.batches
+        self.augment = cfg.data.augment and trainer.info.kind == "image"
+        self.best_val = math.inf
+        self.since_best = 0
+        self.step = 0
+        self.first_loss: float | None = None
+        self.t_start = time.perf_counter()
+        self.paused_total = 0.0
+        self.train_time = 0.0
+        self.samples_seen = 0
+        self.status, self.message = "completed", ""
+        # per epoch
+        self.t_epoch = self.t_start
+        self.paused_epoch = 0.0
+        self.epoch_train_time = 0.0
+        self.loss_acc = self.metric_acc = torch.zeros(())
+        self.seen = 0
+        self.lr = 0.0
+
+
 class Trainer:
     """Trains one experiment.
 
@@ -249,7 +310,8 @@ class Trainer:
     Probes (both off by default, and free when off): ``grad_every`` records per-layer
     gradient norms into ``grad_norms`` at step 1 and every ``grad_every`` steps;
     ``keep_val_outputs`` keeps the model outputs of the last validation pass in
-    ``val_outputs`` so a confusion matrix needs no second pass.
+    ``val_outputs`` so a confusion matrix needs no second pass. ``callbacks`` plug into the
+    loop's named points (:class:`Callback`).
     """
 
     def __init__(self, config: ExperimentConfig, *, dataset: Dataset | None = None,
@@ -257,8 +319,10 @@ class Trainer:
                  init_state: dict[str, torch.Tensor] | None = None,
                  param_groups: list[ParamGroup] | None = None,
                  train_indices: torch.Tensor | None = None,
-                 grad_every: int | None = None, keep_val_outputs: bool = False):
+                 grad_every: int | None = None, keep_val_outputs: bool = False,
+                 callbacks: Sequence[Callback] = ()):
         self.config = config
+        self.callbacks: list[Callback] = list(callbacks)
         if grad_every is not None and grad_every < 1:
             raise ValueError(f"grad_every must be a positive number of steps, got {grad_every}")
         self.grad_every = grad_every
@@ -295,6 +359,15 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.params = count_params(self.model)
 
+    def add_callback(self, callback: C) -> C:
+        """Plug ``callback`` into this trainer's hooks (before the run starts); returns it."""
+        self.callbacks.append(callback)
+        return callback
+
+    def callback(self, kind: type[C]) -> C | None:
+        """The first plugged-in callback of type ``kind``, or None."""
+        return next((cb for cb in self.callbacks if isinstance(cb, kind)), None)
+
     # --- pieces ---------------------------------------------------------------------------
     def loss_fn(self, out: torch.Tensor, y: torch.Tensor, smoothing: float | None = None) -> torch.Tensor:
         if self.classification:
@@ -330,7 +403,8 @@ class Trainer:
         self.model.eval()
         loss_sum = torch.zeros((), device=self.device)
         metric_sum = torch.zeros((), device=self.device)
-        keep = self.keep_val_outputs and x is self.x_val
+        on_val = x is self.x_val
+        keep = on_val and (self.keep_val_outputs or bool(self.callbacks))
         outs: list[torch.Tensor] = []
         for i in range(0, len(x), chunk):
             out = self.model(x[i:i + chunk])
@@ -339,9 +413,13 @@ class Trainer:
             yb = y[i:i + chunk]
             loss_sum += self.loss_fn(out, yb, smoothing=0.0) * len(yb)
             metric_sum += self.metric_sum(out, yb)
-        self.model.train(was)
         if keep:
-            self.val_outputs = torch.cat(outs) if outs else None
+            outputs = torch.cat(outs) if outs else torch.empty(0)
+            if self.keep_val_outputs:
+                self.val_outputs = outputs
+            self._notify("on_validation", outputs)
+        if was:
+            self._train_mode()
         n = max(1, len(x))
         return loss_sum.item() / n, metric_sum.item() / n
 
@@ -352,119 +430,158 @@ class Trainer:
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> Iterator[Event]:
-        cfg = self.config
-        epochs, bs = cfg.training.epochs, cfg.training.batch_size
-        n = len(self.x_train)
-        batches = math.ceil(n / bs)
-        total_steps = epochs * batches
-        reg = cfg.regularization
-        es = reg.early_stopping
-        augment = cfg.data.augment and self.info.kind == "image"
-        best_val = math.inf
-        since_best = 0
-        step = 0
-        first_loss: float | None = None
-        t_start = time.perf_counter()
-        paused_total = 0.0
-        train_time = 0.0
-        samples_seen = 0
-        self.model.train()
-        status, message = "completed", ""
+        """Train epoch by epoch, yielding a BatchEnd per batch, an EpochEnd per epoch, one RunEnd."""
+        loop = _Loop(self)
+        self._notify("on_run_start")
+        self._train_mode()
         try:
-            for epoch in range(epochs):
-                t_epoch = time.perf_counter()
-                paused_epoch = 0.0
-                perm = torch.randperm(n, generator=self.shuffle_gen).to(self.device)
-                loss_acc = torch.zeros((), device=self.device)
-                metric_acc = torch.zeros((), device=self.device)
-                seen = 0
-                lr = self.set_lr(lr_factor(cfg.optimizer, epoch, step, total_steps, epochs))
-                for b in range(batches):
-                    waited = self.control.wait_if_paused()
-                    paused_epoch += waited
-                    if self.control.stopped:
-                        status, message = "stopped", f"stopped during epoch {epoch + 1}"
+            for epoch in range(loop.epochs):
+                perm = self._start_epoch(loop, epoch)
+                for b in range(loop.batches):
+                    if self._should_stop(loop, epoch):
                         break
-                    if cfg.optimizer.schedule == "cosine":
-                        lr = self.set_lr(lr_factor(cfg.optimizer, epoch, step, total_steps, epochs))
-                    idx = perm[b * bs:(b + 1) * bs]
-                    xb, yb = self.x_train[idx], self.y_train[idx]
-                    if augment:
-                        xb = augment_images(xb, self.augment_gen)
-                    out = self.model(xb)
-                    loss = self.loss_fn(out, yb)
-                    objective = loss
-                    pen = self.penalty()
-                    if pen is not None:
-                        objective = loss + pen
-                    self.optimizer.zero_grad(set_to_none=True)
-                    objective.backward()
-                    if self.grad_every and (step == 0 or (step + 1) % self.grad_every == 0):
-                        self.grad_norms.record(step + 1, self.model)
-                    if reg.grad_clip is not None:
-                        # clipping the global norm keeps one exploding step (common in RNNs) from
-                        # throwing the weights far away
-                        torch.nn.utils.clip_grad_norm_(self.model.parameters(), reg.grad_clip)
-                    self.optimizer.step()
-                    loss_value = loss.item()
-                    step += 1
-                    if first_loss is None:
-                        first_loss = max(loss_value, 1e-3)
-                    if not math.isfinite(loss_value) or loss_value > EXPLODED * first_loss:
-                        status = "diverged"
-                        what = f"became {loss_value}" if not math.isfinite(loss_value) else \
-                            f"exploded to {loss_value:.3g} (it started at {first_loss:.3g})"
-                        message = (f"the loss {what} at epoch {epoch + 1}, batch {b + 1}: "
-                                   f"the learning rate {cfg.optimizer.lr:g} is probably too high; lower it "
-                                   "(try 10x smaller) or turn on gradient clipping")
+                    ev = self._train_batch(loop, epoch, b, perm)
+                    if ev is None:  # diverged
                         break
-                    k = len(idx)
-                    loss_acc += loss.detach() * k
-                    metric_acc += self.metric_sum(out.detach(), yb)
-                    seen += k
-                    yield BatchEnd(epoch + 1, b + 1, batches, step, loss_value, lr,
-                                   time.perf_counter() - t_start - paused_total - paused_epoch)
-                paused_total += paused_epoch
-                epoch_train_time = time.perf_counter() - t_epoch - paused_epoch
-                train_time += epoch_train_time
-                samples_seen += seen
-                if status != "completed":
+                    yield ev
+                self._end_epoch_clock(loop)
+                if loop.status != "completed":
                     break
-                val_loss, val_metric = self.evaluate()
-                if not math.isfinite(val_loss):
-                    status = "diverged"
-                    message = (f"the validation loss became {val_loss} after epoch {epoch + 1}; "
-                               "lower the learning rate or turn on gradient clipping")
+                ev = self._validate(loop, epoch)
+                if ev is None:  # diverged on the validation set
                     break
-                is_best = val_loss < best_val
-                if is_best:
-                    best_val, since_best = val_loss, 0
-                    self.result.best_epoch = epoch + 1
-                    if es is not None and es.restore_best:
-                        self.best_state = copy.deepcopy(self.model.state_dict())
-                else:
-                    since_best += 1
-                seconds = time.perf_counter() - t_epoch - paused_epoch
-                ev = EpochEnd(epoch + 1, loss_acc.item() / max(1, seen), metric_acc.item() / max(1, seen),
-                              val_loss, val_metric, lr, seconds, seen / max(epoch_train_time, 1e-9), is_best)
-                self.result.history.append(ev)
+                self._notify("on_epoch_end", ev)
                 yield ev
-                if es is not None and since_best >= es.patience:
-                    message = (f"early stopping: validation loss did not improve for {es.patience} epochs "
-                               f"(best at epoch {self.result.best_epoch})")
+                if self._early_stop(loop):
                     break
         except Exception as exc:  # noqa: BLE001 - a failed run is reported, not raised into the UI
-            status, message = "failed", f"{type(exc).__name__}: {exc}"
-        if es is not None and es.restore_best and self.best_state is not None and status in ("completed", "stopped"):
+            loop.status, loop.message = "failed", f"{type(exc).__name__}: {exc}"
+        end = self._finish(loop)
+        self._notify("on_run_end", end)
+        yield end
+
+    def _notify(self, hook: str, *args: Any) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(self, *args)
+
+    def _train_mode(self) -> None:
+        self.model.train()
+        self._notify("on_train_mode")
+
+    def _start_epoch(self, loop: _Loop, epoch: int) -> torch.Tensor:
+        loop.t_epoch = time.perf_counter()
+        loop.paused_epoch = 0.0
+        loop.loss_acc = torch.zeros((), device=self.device)
+        loop.metric_acc = torch.zeros((), device=self.device)
+        loop.seen = 0
+        loop.lr = self.set_lr(lr_factor(self.config.optimizer, epoch, loop.step, loop.total_steps, loop.epochs))
+        return torch.randperm(loop.n, generator=self.shuffle_gen).to(self.device)
+
+    def _should_stop(self, loop: _Loop, epoch: int) -> bool:
+        """Wait here while paused; True once a stop was asked for."""
+        loop.paused_epoch += self.control.wait_if_paused()
+        if self.control.stopped:
+            loop.status, loop.message = "stopped", f"stopped during epoch {epoch + 1}"
+            return True
+        return False
+
+    def _train_batch(self, loop: _Loop, epoch: int, b: int, perm: torch.Tensor) -> BatchEnd | None:
+        """One optimizer step on batch ``b``; None when the loss diverged."""
+        cfg = self.config
+        if cfg.optimizer.schedule == "cosine":
+            loop.lr = self.set_lr(lr_factor(cfg.optimizer, epoch, loop.step, loop.total_steps, loop.epochs))
+        bs = cfg.training.batch_size
+        idx = perm[b * bs:(b + 1) * bs]
+        xb, yb = self.x_train[idx], self.y_train[idx]
+        if loop.augment:
+            xb = augment_images(xb, self.augment_gen)
+        self._notify("on_batch", xb, yb)
+        out = self.model(xb)
+        loss = self.loss_fn(out, yb)
+        objective = loss
+        pen = self.penalty()
+        if pen is not None:
+            objective = loss + pen
+        self.optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        if self.grad_every and (loop.step == 0 or (loop.step + 1) % self.grad_every == 0):
+            self.grad_norms.record(loop.step + 1, self.model)
+        self._notify("after_backward", loop.step + 1)
+        if cfg.regularization.grad_clip is not None:
+            # clipping the global norm keeps one exploding step (common in RNNs) from
+            # throwing the weights far away
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.regularization.grad_clip)
+        self.optimizer.step()
+        loss_value = loss.item()
+        loop.step += 1
+        if loop.first_loss is None:
+            loop.first_loss = max(loss_value, 1e-3)
+        if not math.isfinite(loss_value) or loss_value > EXPLODED * loop.first_loss:
+            loop.status = "diverged"
+            what = f"became {loss_value}" if not math.isfinite(loss_value) else \
+                f"exploded to {loss_value:.3g} (it started at {loop.first_loss:.3g})"
+            loop.message = (f"the loss {what} at epoch {epoch + 1}, batch {b + 1}: "
+                            f"the learning rate {cfg.optimizer.lr:g} is probably too high; lower it "
+                            "(try 10x smaller) or turn on gradient clipping")
+            return None
+        k = len(idx)
+        loop.loss_acc += loss.detach() * k
+        loop.metric_acc += self.metric_sum(out.detach(), yb)
+        loop.seen += k
+        return BatchEnd(epoch + 1, b + 1, loop.batches, loop.step, loss_value, loop.lr,
+                        time.perf_counter() - loop.t_start - loop.paused_total - loop.paused_epoch)
+
+    def _end_epoch_clock(self, loop: _Loop) -> None:
+        loop.paused_total += loop.paused_epoch
+        loop.epoch_train_time = time.perf_counter() - loop.t_epoch - loop.paused_epoch
+        loop.train_time += loop.epoch_train_time
+        loop.samples_seen += loop.seen
+
+    def _validate(self, loop: _Loop, epoch: int) -> EpochEnd | None:
+        """Evaluate on the held-out split and record the epoch; None when the validation loss diverged."""
+        val_loss, val_metric = self.evaluate()
+        if not math.isfinite(val_loss):
+            loop.status = "diverged"
+            loop.message = (f"the validation loss became {val_loss} after epoch {epoch + 1}; "
+                            "lower the learning rate or turn on gradient clipping")
+            return None
+        es = self.config.regularization.early_stopping
+        is_best = val_loss < loop.best_val
+        if is_best:
+            loop.best_val, loop.since_best = val_loss, 0
+            self.result.best_epoch = epoch + 1
+            if es is not None and es.restore_best:
+                self.best_state = copy.deepcopy(self.model.state_dict())
+        else:
+            loop.since_best += 1
+        seconds = time.perf_counter() - loop.t_epoch - loop.paused_epoch
+        seen = max(1, loop.seen)
+        ev = EpochEnd(epoch + 1, loop.loss_acc.item() / seen, loop.metric_acc.item() / seen, val_loss, val_metric,
+                      loop.lr, seconds, loop.seen / max(loop.epoch_train_time, 1e-9), is_best)
+        self.result.history.append(ev)
+        return ev
+
+    def _early_stop(self, loop: _Loop) -> bool:
+        es = self.config.regularization.early_stopping
+        if es is not None and loop.since_best >= es.patience:
+            loop.message = (f"early stopping: validation loss did not improve for {es.patience} epochs "
+                            f"(best at epoch {self.result.best_epoch})")
+            return True
+        return False
+
+    def _finish(self, loop: _Loop) -> RunEnd:
+        es = self.config.regularization.early_stopping
+        if es is not None and es.restore_best and self.best_state is not None and \
+                loop.status in ("completed", "stopped"):
             self.model.load_state_dict(self.best_state)
-            if message:
-                message += "; restored the weights of the best epoch"
-        self.result.status = status
-        self.result.message = message
-        self.result.wall_seconds = time.perf_counter() - t_start - paused_total
-        self.result.samples_per_sec = samples_seen / max(train_time, 1e-9)
-        yield RunEnd(status, message, len(self.result.history), self.result.best_epoch,
-                     self.result.wall_seconds, self.result.samples_per_sec)
+            if loop.message:
+                loop.message += "; restored the weights of the best epoch"
+        self.result.status = loop.status
+        self.result.message = loop.message
+        self.result.wall_seconds = time.perf_counter() - loop.t_start - loop.paused_total
+        self.result.samples_per_sec = loop.samples_seen / max(loop.train_time, 1e-9)
+        return RunEnd(loop.status, loop.message, len(self.result.history), self.result.best_epoch,
+                      self.result.wall_seconds, self.result.samples_per_sec)
 
     def fit(self) -> RunResult:
         """Run to the end, discarding events."""

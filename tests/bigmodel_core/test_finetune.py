@@ -22,7 +22,6 @@ from bigmodel_core.finetune import (
     Strategy,
     UploadError,
     accept_upload,
-    apply_strategy,
     budget_indices,
     cpu_fingerprint,
     layer_table,
@@ -38,7 +37,7 @@ from bigmodel_core.limits import current_limits
 from bigmodel_core.models import build_model
 from bigmodel_core.specs import parse_config
 from bigmodel_core.store import save_weights_bytes
-from bigmodel_core.train import BatchEnd
+from bigmodel_core.train import BatchEnd, Callback
 
 CNN = {"family": "cnn", "conv": [{"channels": 4, "batchnorm": True}, {"channels": 8, "batchnorm": True}],
        "dense": [{"units": 16}]}
@@ -151,11 +150,19 @@ def test_head_only_training_leaves_every_backbone_tensor_bit_identical():
 
 def test_frozen_blocks_stay_in_eval_mode_and_trained_ones_follow_train():
     cfg = tiny()
-    model = build_model(cfg.model, build_dataset("synthetic_digits", train_size=8, val_size=8, seed=0).info)
-    apply_strategy(model, "last:1")
-    model.train()
-    assert not model.blocks[0].training and not model.blocks[1].training and model.head.training
-    rows = layer_table(model, "last:1")
+    t = FinetuneTrainer(cfg, plan("last:1", 5), source_for(cfg))
+    modes = []
+
+    class Modes(Callback):  # what the model is in when each training batch reaches it
+        def on_batch(self, trainer, xb, yb):
+            m = trainer.model
+            modes.append((m.blocks[0].training, m.blocks[1].training, m.head.training))
+
+    t.add_callback(Modes())
+    t.fit()
+    assert t.result.status == "completed"
+    assert len(modes) > 1 and set(modes) == {(False, False, True)}
+    rows = layer_table(t.model, "last:1")
     assert [r.trainable for r in rows] == [False, False, True, True]
     assert rows[0].batchnorm.startswith("eval")
 

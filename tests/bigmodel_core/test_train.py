@@ -8,7 +8,7 @@ import torch
 from bigmodel_core.data import DATASET_NAMES, dataset_info
 from bigmodel_core.presets import load_preset, preset_names
 from bigmodel_core.specs import parse_config
-from bigmodel_core.train import BatchEnd, Control, EpochEnd, RunEnd, Trainer, build_optimizer, resolve_device
+from bigmodel_core.train import BatchEnd, Callback, Control, EpochEnd, RunEnd, Trainer, build_optimizer, resolve_device
 
 
 def small(cfg, **changes):
@@ -210,3 +210,115 @@ def test_frozen_everything_is_explained():
         p.requires_grad_(False)
     with pytest.raises(ValueError, match="frozen"):
         build_optimizer(cfg.optimizer, tr.model)
+
+
+# --- the callback protocol and the rules that each step applies ---------------------------------------
+class Recorder(Callback):
+    def __init__(self):
+        self.calls = []
+
+    def on_run_start(self, trainer):
+        self.calls.append(("run_start",))
+
+    def on_train_mode(self, trainer):
+        self.calls.append(("train_mode", trainer.model.training))
+
+    def on_batch(self, trainer, xb, yb):
+        self.calls.append(("batch", len(xb), trainer.model.training))
+
+    def after_backward(self, trainer, step):
+        has_grads = all(p.grad is not None for p in trainer.model.parameters())
+        self.calls.append(("backward", step, has_grads))
+
+    def on_validation(self, trainer, outputs):
+        self.calls.append(("validation", tuple(outputs.shape)))
+
+    def on_epoch_end(self, trainer, event):
+        self.calls.append(("epoch", event.epoch))
+
+    def on_run_end(self, trainer, event):
+        self.calls.append(("run_end", event.status))
+
+
+def test_callbacks_are_called_at_their_named_points_in_order():
+    cfg = tiny_cnn(**{"training.epochs": 2, "data.train_size": 64, "data.val_size": 20, "training.batch_size": 32})
+    rec = Recorder()
+    trainer = Trainer(cfg, callbacks=[rec])
+    assert trainer.callback(Recorder) is rec and trainer.callback(Callback) is rec
+    trainer.fit()
+    epoch = [("batch", 32, True), ("backward", None, True), ("batch", 32, True), ("backward", None, True),
+             ("validation", (20, 10)), ("train_mode", True)]
+    got = [c if c[0] != "backward" else ("backward", None, c[2]) for c in rec.calls]
+    assert got == [("run_start",), ("train_mode", True), *epoch, ("epoch", 1), *epoch, ("epoch", 2),
+                   ("run_end", "completed")]
+    assert [c[1] for c in rec.calls if c[0] == "backward"] == [1, 2, 3, 4]
+
+
+def test_gradient_clipping_really_clips_the_global_norm():
+    clip = 0.05
+    cfg = tiny_cnn(**{"regularization.grad_clip": clip, "training.epochs": 1, "optimizer.lr": 0.01})
+    before, after = [], []
+
+    class Norm(Callback):
+        def after_backward(self, trainer, step):
+            before.append(torch.nn.utils.get_total_norm([p.grad for p in trainer.model.parameters()]).item())
+
+    trainer = Trainer(cfg, callbacks=[Norm()])
+    trainer.optimizer.register_step_pre_hook(lambda opt, args, kwargs: after.append(
+        torch.nn.utils.get_total_norm([p.grad for g in opt.param_groups for p in g["params"]]).item()))
+    assert trainer.fit().status == "completed"
+    assert len(before) == len(after) > 1
+    assert max(before) > clip  # the clip had something to do ...
+    assert all(a <= clip * (1 + 1e-5) for a in after)  # ... and the optimizer only saw clipped gradients
+    assert all(a == pytest.approx(min(b, clip), rel=1e-4) for a, b in zip(after, before))
+
+
+def test_l2_adds_exactly_lambda_times_the_sum_of_squared_weights():
+    lam = 1e-3
+    cfg = tiny_cnn(**{"regularization.l2": lam})
+    trainer = Trainer(cfg)
+    weights = [p for p in trainer.model.parameters() if p.dim() >= 2]
+    expected = lam * sum(float(p.detach().double().pow(2).sum()) for p in weights)
+    assert trainer.penalty().item() == pytest.approx(expected, rel=1e-5)
+    # biases are not penalised
+    biases = [p for p in trainer.model.parameters() if p.dim() < 2]
+    assert biases and all(not any(p is w for w in weights) for p in biases)
+    l1 = Trainer(tiny_cnn(**{"regularization.l1": lam}))
+    assert l1.penalty().item() == pytest.approx(lam * sum(float(p.detach().double().abs().sum())
+                                                           for p in l1.model.parameters() if p.dim() >= 2), rel=1e-5)
+
+
+TORCH_OPTIMIZERS = {
+    "sgd": lambda ps, lr: torch.optim.SGD(ps, lr=lr),
+    "momentum": lambda ps, lr: torch.optim.SGD(ps, lr=lr, momentum=0.9),
+    "nesterov": lambda ps, lr: torch.optim.SGD(ps, lr=lr, momentum=0.9, nesterov=True),
+    "adagrad": lambda ps, lr: torch.optim.Adagrad(ps, lr=lr),
+    "rmsprop": lambda ps, lr: torch.optim.RMSprop(ps, lr=lr),
+    "adam": lambda ps, lr: torch.optim.Adam(ps, lr=lr),
+    "adamw": lambda ps, lr: torch.optim.AdamW(ps, lr=lr, weight_decay=0.0),
+}
+
+
+@pytest.mark.parametrize("name", list(TORCH_OPTIMIZERS))
+def test_each_optimizer_first_step_equals_torch_optim(name):
+    cfg = tiny_cnn(**{"optimizer.name": name, "optimizer.lr": 0.01, "training.epochs": 1,
+                      "data.train_size": 32, "training.batch_size": 32})
+    trainer = Trainer(cfg)
+    start = {k: v.detach().clone() for k, v in trainer.model.named_parameters()}
+    grads = {}
+
+    class Grab(Callback):
+        def after_backward(self, trainer, step):
+            if step == 1:
+                grads.update({k: p.grad.detach().clone() for k, p in trainer.model.named_parameters()})
+
+    trainer.add_callback(Grab())
+    trainer.fit()
+    # the same gradients through torch.optim's own rule, from the same starting point
+    ref = {k: torch.nn.Parameter(v.clone()) for k, v in start.items()}
+    for k, p in ref.items():
+        p.grad = grads[k].clone()
+    TORCH_OPTIMIZERS[name](list(ref.values()), 0.01).step()
+    for k, p in trainer.model.named_parameters():
+        assert torch.allclose(p.detach(), ref[k].detach(), rtol=1e-6, atol=1e-7), (name, k)
+        assert not torch.equal(p.detach(), start[k]), (name, k)
