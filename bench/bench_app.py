@@ -1,6 +1,6 @@
 """App benchmark: start-up, click-to-first-point, throughput under a watching browser, server memory.
 
-Run: ``python bench/bench_app.py [--rounds 4] [--epochs N]`` (needs /usr/bin/chromium).
+Run: ``python -m bench.bench_app [--rounds 4] [--epochs N]`` (needs /usr/bin/chromium).
 Everything stays on localhost. Each round opens the Train page for quickstart_cnn in a fresh
 browser session, waits until it is drawn, clicks Train and watches the run to the end; and
 runs the headless CLI (``python -m bigmodel_core train quickstart_cnn``, a fresh process) on
@@ -23,12 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from playwright.sync_api import sync_playwright
 
-from playwright.sync_api import sync_playwright  # noqa: E402
-
-from tests.e2e.helpers import (  # noqa: E402
+from tests.e2e.helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
     POINTS_JS,
@@ -37,6 +34,8 @@ from tests.e2e.helpers import (  # noqa: E402
     start_app,
     stop_app,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def rss_mb(pid: int) -> float:

@@ -11,22 +11,18 @@ data, so the work is identical; the ratio sequential / concurrent is printed (ab
 the pool's concurrency finishes a comparison sooner). The mode that goes first alternates
 between rounds so that warm-up does not favour one. Usage::
 
-    python bench/bench_compare.py [--epochs 2] [--train-size 4000] [--rounds 1] [--device cpu]
+    python -m bench.bench_compare [--epochs 2] [--train-size 4000] [--rounds 1] [--device cpu]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bigmodel_core import compare as cmp  # noqa: E402
-from bigmodel_core.jobs import JobPool  # noqa: E402
-from bigmodel_core.presets import load_preset  # noqa: E402
-from bigmodel_core.train import load_data  # noqa: E402
+from bigmodel_core import compare as cmp
+from bigmodel_core.jobs import JobPool
+from bigmodel_core.presets import load_preset
+from bigmodel_core.train import load_data
 
 OPTIMIZERS = [("sgd", 0.05), ("momentum", 0.01), ("rmsprop", 0.001), ("adam", 0.001)]
 

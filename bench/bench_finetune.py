@@ -6,25 +6,22 @@ order, and print the mean and spread of the validation metric over the seeds, pl
 pretrained strategy's margin over scratch. ``--reproduce`` also remakes every asset with
 ``pretrain`` (into a temporary folder) and checks its sha256 against the card.
 
-    python bench/bench_finetune.py                 # the README table (3 seeds)
-    python bench/bench_finetune.py --budgets 1 5 20 all --names letters_cnn
-    python bench/bench_finetune.py --reproduce     # the full bit-identical reproduction check
+    python -m bench.bench_finetune                 # the README table (3 seeds)
+    python -m bench.bench_finetune --budgets 1 5 20 all --names letters_cnn
+    python -m bench.bench_finetune --reproduce     # the full bit-identical reproduction check
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bigmodel_core.finetune import (  # noqa: E402
+from bigmodel_core.finetune import (
     PRETRAINED_DIR,
     RECIPES,
     FinetuneTrainer,

@@ -1,6 +1,6 @@
 """Workshop load benchmark: many browser sessions train at once against one server.
 
-Run: ``python bench/bench_load.py`` (needs /usr/bin/chromium; loopback only; bounded by
+Run: ``python -m bench.bench_load`` (needs /usr/bin/chromium; loopback only; bounded by
 ``--deadline`` seconds). It starts ``streamlit run app.py`` on a free localhost port, opens
 ``--sessions`` Playwright browser contexts (separate sessions) in one Chromium, and in each
 opens ``/train?preset=quickstart_cnn&training.epochs=1`` and presses Train. While they train,
@@ -32,9 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.e2e.helpers import (  # noqa: E402
+    from tests.e2e.helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
     click_button,

@@ -1,4 +1,4 @@
-"""How much does probing once per epoch slow training? (``python bench/bench_probes.py``)
+"""How much does probing once per epoch slow training? (``python -m bench.bench_probes``)
 
 Trains the quickstart CNN from the same initial weights with and without probes
 (``probes.attach`` + ``probes.epoch_hook`` after every epoch, as the Train page runs it).
@@ -13,19 +13,15 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bigmodel_core import probes  # noqa: E402
-from bigmodel_core.jobs import Job  # noqa: E402
-from bigmodel_core.models import build_model  # noqa: E402
-from bigmodel_core.presets import load_preset  # noqa: E402
-from bigmodel_core.train import EpochEnd, Trainer, load_data  # noqa: E402
+from bigmodel_core import probes
+from bigmodel_core.jobs import Job
+from bigmodel_core.models import build_model
+from bigmodel_core.presets import load_preset
+from bigmodel_core.train import EpochEnd, Trainer, load_data
 
 
 def epoch_timer(trainer: Trainer, job: Job | None):
