@@ -12,8 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
-import torch.nn.functional as F
 from streamlit.errors import StreamlitPageNotFoundError
 
 from bigmodel_core import concepts as C
@@ -45,14 +43,7 @@ def examples(source: str) -> tuple[np.ndarray, list[str]]:
 def paths_for(surface: str, chosen: tuple[str, ...], lrs: tuple[float, ...], steps: int, start: tuple[float, float],
               momentum: float, noise: float, seed: int) -> tuple[list[C.OptimizerPath], float]:
     """torch.optim paths, and the largest difference from the hand-written update rules."""
-    paths, worst = [], 0.0
-    for name, lr in zip(chosen, lrs):
-        path = C.optimizer_path(surface, name, lr, steps, start, momentum, noise, seed)
-        by_hand = C.formula_path(surface, name, lr, steps, start, momentum, noise, seed)
-        n = min(len(by_hand), len(path.points))
-        worst = max(worst, float(np.abs(by_hand[:n] - path.points[:n]).max()))
-        paths.append(path)
-    return paths, worst
+    return C.paths_with_check(surface, chosen, lrs, steps, start, momentum, noise, seed)
 
 
 def vec(v: np.ndarray) -> str:
@@ -149,9 +140,7 @@ with tab_conv:
                     "kernel (u, v)": f"({t.u}, {t.v})",
                     "input cell": f"({t.row}, {t.col})" + ("" if 0 <= t.row < h and 0 <= t.col < w else " padding"),
                     "x": t.x, "w": t.w, "x · w": t.product} for t in terms]), hide_index=True, width="stretch")
-            ref = F.conv2d(torch.tensor(image)[None, None], torch.tensor(kernel)[None, None], stride=stride,
-                           padding=padding)[0, 0].numpy()
-            checked(float(np.abs(ref - conv.output).max()), "F.conv2d")
+            checked(C.check_conv(image, conv), "F.conv2d")
     st.caption("The textbook's CNN code calls F.relu without `import torch.nn.functional as F` and trains on a "
                "`train_labels` it never defines. The textbook_cnn preset is that network, fixed; Build and Train "
                "export it (or any experiment) as a script that runs.")
@@ -192,20 +181,14 @@ with tab_pool:
                          rf"{pooled.output[pi, pj]:.4g}")
                 st.markdown(f"The winner is input cell **({wr}, {wc})** (orange); in training only that cell "
                             "receives the gradient of this output.")
-                ref, idx = F.max_pool2d(torch.tensor(x_pool)[None, None], window, pstride, return_indices=True)
-                same_idx = bool((idx[0, 0].numpy() == pooled.winners[..., 0] * x_pool.shape[1]
-                                 + pooled.winners[..., 1]).all())
-                diff = float(np.abs(ref[0, 0].numpy() - pooled.output).max()) + (0.0 if same_idx else 1.0)
                 what = "F.max_pool2d (values and winning cells)"
             else:
                 st.latex(rf"y_{{i,j}} = \frac{{1}}{{k^2}} \sum_{{u, v}} x_{{s i + u,\, s j + v}}"
                          rf"\qquad y_{{{pi},{pj}}} = \frac{{{' + '.join(f'{v:.3g}' for v in patch.flat)}}}"
                          rf"{{{window * window}}} = {pooled.output[pi, pj]:.4g}")
-                ref = F.avg_pool2d(torch.tensor(x_pool)[None, None], window, pstride)
-                diff = float(np.abs(ref[0, 0].numpy() - pooled.output).max())
                 what = "F.avg_pool2d"
             st.plotly_chart(pool_figure(x_pool, pooled, pi, pj), width="stretch", config=PLOT, key="pool_fig")
-            checked(diff, what)
+            checked(C.check_pool(x_pool, pooled), what)
 
 # --- LSTM and GRU -----------------------------------------------------------------------------------------
 with tab_rnn:
@@ -253,15 +236,7 @@ with tab_rnn:
                          rf"c_t &= f_t \odot c_{{t-1}} + i_t \odot g_t &&= {vec(step.c)}\\"
                          rf"h_t &= o_t \odot \tanh(c_t) &&= {vec(step.h)}"
                          r"\end{aligned}")
-                cell = weights.to_cell()
-                h_ref = torch.zeros(1, hidden, dtype=torch.float64)
-                c_ref = torch.zeros(1, hidden, dtype=torch.float64)
-                with torch.no_grad():
-                    for x in seq[:t]:
-                        h_ref, c_ref = cell(torch.tensor([[x]], dtype=torch.float64), (h_ref, c_ref))
-                diff = max(float(np.abs(h_ref[0].numpy() - step.h).max()),
-                           float(np.abs(c_ref[0].numpy() - step.c).max()))
-                checked(diff, "nn.LSTMCell (h_t and c_t, same weights)")
+                checked(C.check_cell(seq[:t], weights, step), "nn.LSTMCell (h_t and c_t, same weights)")
                 st.caption("The forget gate f scales the old cell state and the input gate i adds new content: the "
                            "cell state is updated by addition, which is why gradients survive long sequences. "
                            "input_size is the number of features per step (1 here); the textbook's LSTM code "
@@ -274,12 +249,7 @@ with tab_rnn:
                          rf" &&= {vec(step.n)}\\"
                          rf"h_t &= (1 - z_t) \odot h_{{t-1}} + z_t \odot \tilde h_t &&= {vec(step.h)}"
                          r"\end{aligned}")
-                cell = weights.to_cell()
-                h_ref = torch.zeros(1, hidden, dtype=torch.float64)
-                with torch.no_grad():
-                    for x in seq[:t]:
-                        h_ref = cell(torch.tensor([[x]], dtype=torch.float64), h_ref)
-                checked(float(np.abs(h_ref[0].numpy() - step.h).max()), "nn.GRUCell (h_t, same weights)")
+                checked(C.check_cell(seq[:t], weights, step), "nn.GRUCell (h_t, same weights)")
                 st.info(
                     "**A GRU has two gates only: the update gate z and the reset gate r.** It has no forget or "
                     "output gate and no separate cell state (the textbook's GRU is wrong on this). The update "

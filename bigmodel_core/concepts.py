@@ -21,6 +21,7 @@ from typing import Callable, Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 # --------------------------------------------------------------------------------------
@@ -517,6 +518,61 @@ def surface_grid(surface_name: str, resolution: int = 120) -> tuple[np.ndarray, 
 # --------------------------------------------------------------------------------------
 # Example inputs
 # --------------------------------------------------------------------------------------
+
+# --- the page's checks against PyTorch: each returns the largest absolute difference -----------------------
+def check_conv(image: np.ndarray, result: ConvResult) -> float:
+    """The hand-computed convolution against F.conv2d on the same input, kernel, stride and padding."""
+    ref = F.conv2d(torch.tensor(_as_image(image))[None, None], torch.tensor(result.kernel)[None, None],
+                   bias=torch.tensor([result.bias], dtype=torch.float64), stride=result.stride,
+                   padding=result.padding)[0, 0].numpy()
+    return float(np.abs(ref - result.output).max())
+
+
+def check_pool(x: np.ndarray, result: PoolResult) -> float:
+    """Hand pooling against F.max_pool2d (values, and 1.0 more if any winning cell differs) or F.avg_pool2d."""
+    t = torch.tensor(_as_image(x))[None, None]
+    if result.kind == "max":
+        ref, idx = F.max_pool2d(t, result.window, result.stride, return_indices=True)
+        same = bool((idx[0, 0].numpy() == result.winners[..., 0] * x.shape[1] + result.winners[..., 1]).all())
+        return float(np.abs(ref[0, 0].numpy() - result.output).max()) + (0.0 if same else 1.0)
+    ref = F.avg_pool2d(t, result.window, result.stride)
+    return float(np.abs(ref[0, 0].numpy() - result.output).max())
+
+
+def check_cell(xs: list[float] | np.ndarray, w: CellWeights, step: LSTMStep | GRUStep) -> float:
+    """The hand-computed state after ``xs`` (h_t, and c_t for an LSTM) against nn.LSTMCell / nn.GRUCell
+    with the same weights, in float64."""
+    cell = w.to_cell()
+    seq = _sequence(xs, w.input_size)
+    h = torch.zeros(1, w.hidden, dtype=torch.float64)
+    c = torch.zeros(1, w.hidden, dtype=torch.float64)
+    with torch.no_grad():
+        for x in seq:
+            xt = torch.tensor(x[None, :], dtype=torch.float64)
+            if isinstance(step, LSTMStep):
+                h, c = cell(xt, (h, c))
+            else:
+                h = cell(xt, h)
+    diff = float(np.abs(h[0].numpy() - step.h).max())
+    if isinstance(step, LSTMStep):
+        diff = max(diff, float(np.abs(c[0].numpy() - step.c).max()))
+    return diff
+
+
+def paths_with_check(surface_name: str, chosen: tuple[str, ...], lrs: tuple[float, ...], steps: int,
+                     start: tuple[float, float], momentum: float, noise: float,
+                     seed: int) -> tuple[list[OptimizerPath], float]:
+    """torch.optim's paths for each chosen optimizer, and the largest difference from the update rules
+    written out by hand (formula_path) along the same steps."""
+    paths, worst = [], 0.0
+    for name, lr in zip(chosen, lrs):
+        path = optimizer_path(surface_name, name, lr, steps, start, momentum, noise, seed)
+        by_hand = formula_path(surface_name, name, lr, steps, start, momentum, noise, seed)
+        n = min(len(by_hand), len(path.points))
+        worst = max(worst, float(np.abs(by_hand[:n] - path.points[:n]).max()))
+        paths.append(path)
+    return paths, worst
+
 
 EXAMPLE_SOURCES: dict[str, dict[str, object]] = {
     "handwritten digit (8x8)": {"name": "handwritten_digits", "image_size": 8},

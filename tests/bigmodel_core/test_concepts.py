@@ -1,5 +1,7 @@
 """Every number the Concepts page shows equals PyTorch's own computation."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -171,3 +173,29 @@ def test_example_images_come_from_the_datasets():
     imgs, labels = C.example_images("handwritten digit (8x8)", count=10)
     assert imgs.shape == (10, 8, 8) and len(labels) == 10 and set(labels) <= set("0123456789")
     assert 0.0 <= imgs.min() and imgs.max() <= 1.0
+
+
+# --- the checks the page shows: near zero for the real computation, and they catch a wrong one ----------
+def test_page_checks_pass_on_the_real_computations_and_catch_a_wrong_one():
+    rng = np.random.default_rng(0)
+    image = rng.random((9, 9))
+    conv = C.conv2d(image, rng.random((3, 3)) - 0.5, stride=2, padding=1, bias=0.25)
+    assert C.check_conv(image, conv) < 1e-12
+    wrong = dataclasses.replace(conv, output=conv.output + np.eye(*conv.output.shape) * 1e-3)
+    assert C.check_conv(image, wrong) == pytest.approx(1e-3)
+    for kind in ("max", "avg"):
+        pooled = C.pool2d(image, kind, 3, 2)
+        assert C.check_pool(image, pooled) < 1e-12
+        assert C.check_pool(image, dataclasses.replace(pooled, output=pooled.output * 1.01)) > 1e-4
+    pooled = C.pool2d(image, "max", 2, 2)
+    winners = pooled.winners.copy()
+    winners[0, 0, 1] = 1 - winners[0, 0, 1]  # another cell of the same first 2x2 window
+    assert C.check_pool(image, dataclasses.replace(pooled, winners=winners)) >= 1.0
+    seq = [0.5, -1.0, 0.8]
+    for kind, steps_fn in (("lstm", C.lstm_steps), ("gru", C.gru_steps)):
+        w = C.random_cell(kind, 1, 3, seed=1)
+        steps = steps_fn(seq, w)
+        for t in range(1, len(seq) + 1):
+            assert C.check_cell(seq[:t], w, steps[t - 1]) < 1e-12, (kind, t)
+        off = dataclasses.replace(steps[-1], h=steps[-1].h + 1e-3)
+        assert C.check_cell(seq, w, off) == pytest.approx(1e-3), kind
