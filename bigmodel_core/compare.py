@@ -41,8 +41,9 @@ from .data import dataset_info
 from .jobs import ACTIVE, Job, JobPool
 from .limits import current_limits
 from .models import build_model
-from .specs import OPTIMIZERS, ConfigError, ExperimentConfig, parse_config
-from .store import METRIC_COLUMNS, StoredRun, write_run
+from .safejson import number_arg
+from .specs import OPTIMIZERS, ConfigError, ExperimentConfig, parse_config, parse_config_here
+from .store import METRIC_COLUMNS, StoredRun, check_out_dir, write_run
 from .train import EpochEnd, Event, RunEnd, Trainer
 
 MAX_RUNS = 8
@@ -841,10 +842,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         shared["seed"] = args.seed
     if shared:
         base = base.with_changes(shared)
+    base = parse_config_here(base)  # a device missing here is refused before anything trains
     comp = plan_vary(base, parse_vary(args.vary))
-    out = Path(args.out)
-    if (out / "comparison.json").exists():
-        raise ConfigError([("--out", f"{out} already holds a comparison; choose a new folder")])
+    out = check_out_dir(args.out, args.overwrite)
     workers = max(1, args.workers)
     threads = args.threads or max(1, (os.cpu_count() or 2) // workers)
     pool = JobPool(max_workers=workers, store=None, threads_per_job=threads, idle_stop_seconds=10 ** 9)
@@ -885,11 +885,12 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--vary", action="append", required=True, metavar="FIELD=V1,V2,...",
                    help="dotted config path and values (JSON where possible); repeat to pair fields run by run")
     p.add_argument("--out", required=True, help="folder for the run folders, comparison.json and summary.csv")
-    p.add_argument("--epochs", type=int, help="epochs for every run")
+    p.add_argument("--overwrite", action="store_true", help="write into an existing non-empty --out folder")
+    p.add_argument("--epochs", type=number_arg(int, 1), help="epochs for every run")
     p.add_argument("--device")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--workers", type=int, default=1, help="runs trained at once (default 1)")
-    p.add_argument("--threads", type=int, help="torch threads per run (default: cores / workers)")
+    p.add_argument("--seed", type=number_arg(int, 0))
+    p.add_argument("--workers", type=number_arg(int, 1), default=1, help="runs trained at once (default 1)")
+    p.add_argument("--threads", type=number_arg(int, 1), help="torch threads per run (default: cores / workers)")
     p.set_defaults(func=cmd_compare)
 
 

@@ -44,8 +44,9 @@ from .data import Dataset, DatasetError, DatasetInfo, dataset_info, sample_indic
 from .limits import current_limits
 from .models import ConvNet, SeqNet, build_model
 from .presets import ASSETS, load_config_arg
-from .specs import ExperimentConfig, parse_config
-from .store import atomic_write_bytes, atomic_write_text, history_rows, save_weights_bytes, write_run
+from .safejson import number_arg
+from .specs import ExperimentConfig, parse_config, parse_config_here
+from .store import atomic_write_bytes, atomic_write_text, check_out_dir, history_rows, save_weights_bytes, write_run
 from .train import Control, EpochEnd, ParamGroup, Trainer, load_data
 
 PRETRAINED_DIR = ASSETS / "pretrained"
@@ -927,9 +928,8 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         raise FinetuneError(f"--strategy {strategy} needs --pretrained NAME_OR_FILE (shipped: {', '.join(RECIPES)})")
     source = resolve_source(args.pretrained) if strategy.uses_pretrained else None
     plan = Plan.make(strategy, parse_budget(args.labels_per_class), args.backbone_lr_scale)
-    out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FinetuneError(f"--out {out} exists and is not an empty folder; choose a new folder")
+    cfg = parse_config_here(cfg)  # a device missing here is refused before anything trains
+    out = check_out_dir(args.out, args.overwrite)
     trainer = FinetuneTrainer(cfg, plan, source)  # every check (weights, budget, strategy) happens here
     metric = "acc" if trainer.classification else "mae"
     for ev in trainer.run():
@@ -948,7 +948,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pretrain", help=f"remake a shipped pretrained model ({names})")
     p.add_argument("name", choices=list(RECIPES))
     p.add_argument("--out", default=str(PRETRAINED_DIR), help="folder for NAME.safetensors and NAME.json")
-    p.add_argument("--epochs", type=int, help="stop after this many epochs (checked against the card's "
+    p.add_argument("--epochs", type=number_arg(int, 1), help="stop after this many epochs (checked against the card's "
                                               "per-epoch sha256)")
     p.set_defaults(func=_cmd_pretrain)
     p = sub.add_parser("finetune", help="fine-tune pretrained weights on a target task with a label budget")
@@ -958,10 +958,11 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy", default="head", help="head | last:N | full | scratch")
     p.add_argument("--labels-per-class", default="all",
                    help="labelled examples per class (in all, for regression), or 'all'")
-    p.add_argument("--backbone-lr-scale", type=float, default=DEFAULT_BACKBONE_LR_SCALE,
+    p.add_argument("--backbone-lr-scale", type=number_arg(float, 0), default=DEFAULT_BACKBONE_LR_SCALE,
                    help="learning-rate factor for trained pretrained blocks (last:N, full)")
     p.add_argument("--out", required=True)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--seed", type=int)
+    p.add_argument("--overwrite", action="store_true", help="write into an existing non-empty --out folder")
+    p.add_argument("--epochs", type=number_arg(int, 1))
+    p.add_argument("--seed", type=number_arg(int, 0))
     p.add_argument("--device")
     p.set_defaults(func=_cmd_finetune)
