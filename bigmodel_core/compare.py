@@ -41,7 +41,7 @@ from .data import dataset_info
 from .jobs import ACTIVE, Job, JobPool
 from .limits import current_limits
 from .models import build_model
-from .safejson import number_arg
+from .safejson import JSONInputError, loads, number_arg
 from .specs import OPTIMIZERS, ConfigError, ExperimentConfig, parse_config, parse_config_here
 from .store import METRIC_COLUMNS, StoredRun, check_out_dir, write_run
 from .train import EpochEnd, Event, RunEnd, Trainer
@@ -88,8 +88,8 @@ def parse_value(text: str) -> Any:
     """A sweep value: JSON where possible (numbers, null, true, objects), else the plain string."""
     text = text.strip()
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        return loads(text)  # an over-long number becomes a marker the config refuses naming the field
+    except JSONInputError:
         return text
 
 
@@ -140,6 +140,8 @@ def fmt_value(v: Any) -> str:
     if isinstance(v, bool) or v is None:
         return json.dumps(v)
     if isinstance(v, float):
+        if not math.isfinite(v):
+            return str(v)  # inf, -inf, nan: there is no mantissa to shorten
         if v != 0 and (abs(v) < 0.01 or abs(v) >= 1e5):
             mantissa, exp = f"{v:.2e}".split("e")
             mantissa = mantissa.rstrip("0").rstrip(".")

@@ -1,0 +1,39 @@
+"""Text from outside (URL, file, name, upload, an error that quotes them) shown as literal text.
+
+Streamlit's alerts, captions and headers render Markdown: a crafted name would become a link,
+an image the browser fetches by itself, emphasis that eats underscores, or a colour directive.
+:func:`md` makes any text inert for those renderers (every ASCII punctuation character is
+backslash-escaped, which CommonMark defines as "this character, literally") and cuts it to a
+readable length; :func:`details` shows a list of such texts in a code block (never parsed).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import streamlit as st
+
+MAX_CHARS = 300  # one echoed value; the rest is summarised by its length
+MAX_LINES = 20  # lines of a details block
+
+_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+
+
+def cut(text: object, limit: int = MAX_CHARS) -> str:
+    s = str(text)
+    return s if len(s) <= limit else s[:limit] + f"... ({len(s):,} characters)"
+
+
+def md(text: object, limit: int = MAX_CHARS) -> str:
+    """``text`` cut to ``limit`` and escaped so Markdown shows it character for character."""
+    s = cut(text, limit).replace("\r", " ").replace("\n", " ")
+    return _PUNCT.sub(r"\\\1", s)
+
+
+def details(lines: Sequence[str]) -> None:
+    """Lines from outside in a plain code block (no Markdown, no HTML), at most MAX_LINES."""
+    shown = [cut(x) for x in lines[:MAX_LINES]]
+    if len(lines) > MAX_LINES:
+        shown.append(f"... and {len(lines) - MAX_LINES} more")
+    st.code("\n".join(shown), language=None, wrap_lines=True)
