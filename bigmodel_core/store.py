@@ -249,9 +249,9 @@ def check_out_dir(text: str, overwrite: bool = False, option: str = "--out") -> 
     """The output folder a CLI command will write, checked before any training starts.
 
     An empty path is refused (it would mean the current directory); an existing folder that
-    is not empty is refused unless ``overwrite`` (files of two runs must never mix); the
-    folder is created and a probe file written, so an unwritable place fails now rather than
-    after the whole training."""
+    is not empty is refused unless ``overwrite`` (files of two runs must never mix); an
+    existing folder gets a probe file, a new one needs a writable parent, so an unwritable
+    place fails now rather than after the whole training."""
     if not text or not text.strip():
         raise StoreError(f"{option} is empty; give the folder to write the run to")
     out = Path(text)
@@ -260,14 +260,21 @@ def check_out_dir(text: str, overwrite: bool = False, option: str = "--out") -> 
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise StoreError(f"{option} {text!r} is a folder that is not empty; choose a new folder, "
                          "or pass --overwrite to replace its run files")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-check.")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        reason = "the disk is full" if exc.errno == 28 else (exc.strerror or str(exc))
-        raise StoreError(f"{option} {text!r} cannot be written: {reason}") from None
+    if out.is_dir():
+        try:  # a probe file says more than permission bits (read-only mounts, quotas, full disks)
+            fd, probe = tempfile.mkstemp(dir=out, prefix=".write-check.")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            reason = "the disk is full" if exc.errno == 28 else (exc.strerror or str(exc))
+            raise StoreError(f"{option} {text!r} cannot be written: {reason}") from None
+        return out
+    # a new folder: it is made only when the run is written, so a refused run leaves nothing behind
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise StoreError(f"{option} {text!r} cannot be created: {parent} is not a writable folder")
     return out
 
 
