@@ -329,7 +329,7 @@ def test_half_written_runs_older_than_a_minute_are_swept(tmp_path):
     past = time.time() - 120
     for f in [old, *old.iterdir()]:
         os.utime(f, (past, past))
-    other = tmp_path / "not-a-run"
+    other = tmp_path / "My notes"  # not a run id: the store never touches it
     other.mkdir()
     os.utime(other, (past, past))
     assert sweep_unfinished(tmp_path) == [old.name]
