@@ -2,9 +2,10 @@
 
 Streamlit's alerts, captions and headers render Markdown: a crafted name would become a link,
 an image the browser fetches by itself, emphasis that eats underscores, or a colour directive.
-:func:`md` makes any text inert for those renderers (every ASCII punctuation character is
-backslash-escaped, which CommonMark defines as "this character, literally") and cuts it to a
-readable length; :func:`details` shows a list of such texts in a code block (never parsed).
+:func:`md` makes any text inert for those renderers (the characters that start Markdown
+constructs are backslash-escaped, which CommonMark defines as "this character, literally"; a
+``www.`` that GFM would turn into a link is broken up the same way) and cuts it to a readable
+length; :func:`details` shows a list of such texts in a code block (never parsed).
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ import streamlit as st
 MAX_CHARS = 300  # one echoed value; the rest is summarised by its length
 MAX_LINES = 20  # lines of a details block
 
-_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+# links and images need [ ] (and !), emphasis * _ ~, code `, HTML < >, Streamlit's directives and icons
+# : and [ ], LaTeX $, tables |; the rest (= . , ' " ( ) { }) cannot start anything without these
+_ACTIVE = re.compile(r"([\\`*_\[\]<>!|~:$])")
+_LINE_START = re.compile(r"^(\s*)([#+\-=>]|\d+[.)])")  # headings, lists, quotes at the start of the text
+_WWW = re.compile(r"(?i)\b(www)\.")
 
 
 def cut(text: object, limit: int = MAX_CHARS) -> str:
@@ -28,7 +33,13 @@ def cut(text: object, limit: int = MAX_CHARS) -> str:
 def md(text: object, limit: int = MAX_CHARS) -> str:
     """``text`` cut to ``limit`` and escaped so Markdown shows it character for character."""
     s = cut(text, limit).replace("\r", " ").replace("\n", " ")
-    return _PUNCT.sub(r"\\\1", s)
+    s = _ACTIVE.sub(r"\\\1", s)
+    s = _WWW.sub(r"\1\\.", s)
+    def start(m: re.Match) -> str:
+        mark = m.group(2)  # "1." is escaped as "1\.": only punctuation can take a backslash
+        return m.group(1) + (mark[:-1] + "\\" + mark[-1] if mark[0].isdigit() else "\\" + mark)
+
+    return _LINE_START.sub(start, s)
 
 
 def details(lines: Sequence[str]) -> None:

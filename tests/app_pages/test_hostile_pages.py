@@ -3,6 +3,7 @@ shown literally (never as a Markdown link or image), many bad parameters in one 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -59,4 +60,16 @@ def test_compare_value_box_with_numbers_python_cannot_take(values):
     at.selectbox(key="compare_field").set_value("optimizer.lr").run()
     at.text_input(key="compare_values").set_value(values).run()
     assert not at.exception
-    assert any("optimizer\\.lr" in e.value for e in at.error)  # the field, Markdown-escaped
+    assert any("optimizer.lr" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize("text,bad", [(PHISH, "[session"), (PIXEL, "!["), ("www.evil.example", "www."),
+                                      ("# heading", "# "), ("1. item", "1. "), (":red[x] :material/home:", ":red["),
+                                      ("<img src=x onerror=alert(1)>", "<img"), ("a_b_c", "a_b")])
+def test_md_makes_markdown_constructs_inert(text, bad):
+    from ui.literal import md
+
+    out = md(text)
+    assert re.search(r"(?<!\\)" + re.escape(bad), out) is None  # the construct's mark is escaped
+    assert out.replace("\\", "") == text  # the same characters, each shown literally
+    assert len(md("x" * 1_000_000)) < 400
