@@ -7,8 +7,6 @@ job) and runs the page chosen in the navigation.
 
 from __future__ import annotations
 
-import logging
-import secrets
 from pathlib import Path
 
 import streamlit as st
@@ -83,24 +81,7 @@ def dropped_query_notice() -> None:
                    "with the current experiment instead.", icon=":material/link_off:")
 
 
-log = logging.getLogger("bigmodel.app")
-
-
-def run_page() -> None:
-    """Run the chosen page; an error nobody foresaw shows a short message, never a traceback.
-
-    Streamlit's st.stop, st.rerun and st.switch_page raise BaseException subclasses
-    (ScriptControlException): ``except Exception`` lets them pass untouched."""
-    try:
-        nav.run()
-    except Exception:  # noqa: BLE001 - the last resort: the traceback goes to the server log only
-        ref = secrets.token_hex(4)
-        log.exception("page %r failed (reference %s)", nav.url_path, ref)
-        st.error(f"Something went wrong on this page and it stopped (reference {ref}). Your workspace is "
-                 "unchanged; change the last input or reload the page.", icon=":material/error:")
-
-
 dropped_query_notice()
 apply_query()
 sidebar.render(live=nav.url_path != "train")  # the Train page shows its job itself
-run_page()
+literal.last_resort(nav.run, nav.url_path or "home")

@@ -10,8 +10,10 @@ length; :func:`details` shows a list of such texts in a code block (never parsed
 
 from __future__ import annotations
 
+import logging
 import re
-from typing import Sequence
+import secrets
+from typing import Callable, Sequence
 
 import streamlit as st
 
@@ -48,3 +50,20 @@ def details(lines: Sequence[str]) -> None:
     if len(lines) > MAX_LINES:
         shown.append(f"... and {len(lines) - MAX_LINES} more")
     st.code("\n".join(shown), language=None, wrap_lines=True)
+
+
+log = logging.getLogger("bigmodel.app")
+
+
+def last_resort(run: Callable[[], object], where: str) -> None:
+    """Run a page; an error nobody foresaw shows a short message, never a traceback.
+
+    Streamlit's st.stop, st.rerun and st.switch_page raise BaseException subclasses
+    (ScriptControlException), which ``except Exception`` lets pass untouched."""
+    try:
+        run()
+    except Exception:  # noqa: BLE001 - the last resort: the traceback goes to the server log only
+        ref = secrets.token_hex(4)
+        log.exception("page %r failed (reference %s)", where, ref)
+        st.error(f"Something went wrong on this page and it stopped (reference {ref}). Your workspace is "
+                 "unchanged; change the last input or reload the page.", icon=":material/error:")

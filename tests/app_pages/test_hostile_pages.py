@@ -73,3 +73,30 @@ def test_md_makes_markdown_constructs_inert(text, bad):
     assert re.search(r"(?<!\\)" + re.escape(bad), out) is None  # the construct's mark is escaped
     assert out.replace("\\", "") == text  # the same characters, each shown literally
     assert len(md("x" * 1_000_000)) < 400
+
+
+def _failing_page():
+    import streamlit as st
+
+    from ui.literal import last_resort
+
+    def page():
+        st.write("before")
+        if st.session_state.get("stop"):
+            st.stop()
+        raise RuntimeError("/srv/secret/path exploded")
+
+    last_resort(page, "test")
+    st.write("after")
+
+
+def test_the_last_resort_handler_shows_a_short_message_and_lets_st_stop_through(caplog):
+    at = AppTest.from_function(_failing_page, default_timeout=30).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "Something went wrong" in at.error[0].value
+    assert "/srv/secret" not in at.error[0].value  # the traceback is in the server log only
+    assert [m.value for m in at.markdown] == ["before", "after"]
+    at.session_state["stop"] = True
+    at.run()
+    assert not at.exception and not at.error
+    assert [m.value for m in at.markdown] == ["before"]  # st.stop ended the script, untouched
