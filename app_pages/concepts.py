@@ -19,6 +19,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 from bigmodel_core import concepts as C
 from ui import state
 from ui.figures.concepts import (
+from ui.literal import md
     conv_figure,
     gates_figure,
     optimizer_figure,
@@ -231,7 +232,7 @@ with tab_rnn:
         if not all(np.isfinite(seq)):
             raise ValueError("every value must be a finite number")
     except ValueError as exc:
-        right.error(f"The sequence is not a list of numbers: {exc}")
+        right.error(f"The sequence is not a list of numbers: {md(exc)}")
         seq = []
     if seq:
         weights = C.random_cell(cell_kind, 1, hidden, seed=int(wseed))
