@@ -19,13 +19,13 @@ from streamlit.errors import StreamlitPageNotFoundError
 from bigmodel_core import concepts as C
 from ui import state
 from ui.figures.concepts import (
-from ui.literal import md
     conv_figure,
     gates_figure,
     optimizer_figure,
     optimizer_loss_figure,
     pool_figure,
 )
+from ui.literal import md
 
 ROOT = Path(__file__).resolve().parent.parent
 PLOT = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
