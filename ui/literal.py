@@ -22,7 +22,8 @@ MAX_LINES = 20  # lines of a details block
 
 # links and images need [ ] (and !), emphasis * _ ~, code `, HTML < >, Streamlit's directives and icons
 # : and [ ], LaTeX $, tables |; the rest (= . , ' " ( ) { }) cannot start anything without these
-_ACTIVE = re.compile(r"([\\`*_\[\]<>!|~:$])")
+# an underscore between letters or digits (snake_case) never makes emphasis in CommonMark: left as it is
+_ACTIVE = re.compile(r"([\\`*\[\]<>!|~:$]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 _LINE_START = re.compile(r"^(\s*)([#+\-=>]|\d+[.)])")  # headings, lists, quotes at the start of the text
 _WWW = re.compile(r"(?i)\b(www)\.")
 

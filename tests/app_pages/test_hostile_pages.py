@@ -65,7 +65,8 @@ def test_compare_value_box_with_numbers_python_cannot_take(values):
 
 @pytest.mark.parametrize("text,bad", [(PHISH, "[session"), (PIXEL, "!["), ("www.evil.example", "www."),
                                       ("# heading", "# "), ("1. item", "1. "), (":red[x] :material/home:", ":red["),
-                                      ("<img src=x onerror=alert(1)>", "<img"), ("a_b_c", "a_b")])
+                                      ("<img src=x onerror=alert(1)>", "<img"), ("_a_ and __b__", "_a_"),
+                                      ("**bold**", "**")])
 def test_md_makes_markdown_constructs_inert(text, bad):
     from ui.literal import md
 
@@ -73,6 +74,7 @@ def test_md_makes_markdown_constructs_inert(text, bad):
     assert re.search(r"(?<!\\)" + re.escape(bad), out) is None  # the construct's mark is escaped
     assert out.replace("\\", "") == text  # the same characters, each shown literally
     assert len(md("x" * 1_000_000)) < 400
+    assert md("adam_vs_sgd") == "adam_vs_sgd"  # snake_case never makes emphasis: names read as they are
 
 
 def _failing_page():
