@@ -159,7 +159,7 @@ def sessions(args: argparse.Namespace) -> int:
             done.set()
             pool.shutdown()
     after_minute = readings["left_60s"]
-    ok = readings["peak"] <= args.budget_mb and after_minute <= readings["idle"] + args.limit_mb + 100
+    ok = readings["peak"] <= args.budget_mb and after_minute <= readings["idle"] + args.limit_mb
     summary = {"sessions": args.sessions, "epochs": args.epochs, "release_after_s": RELEASE_AFTER,
                "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX"),
                "rss_mb": {k: round(v, 1) for k, v in readings.items()}, "budget_mb": args.budget_mb, "ok": ok}
