@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import sidebar, state
+from ui import literal, sidebar, state
 from ui.urlcodec import config_from_query
 
 HERE = Path(__file__).resolve().parent
@@ -55,12 +55,33 @@ def apply_query() -> None:
                     st.switch_page(page, query_params={"lesson": params["lesson"]})
         return
     cfg, warnings = config_from_query(params)
-    for w in warnings:
-        st.warning(w)
+    if warnings:
+        # one box however many parameters were bad; what the link said is shown literally, never as Markdown
+        st.warning(f"Parts of this link were not applied ({len(warnings)} note{'s' * (len(warnings) > 1)}):",
+                   icon=":material/link:")
+        literal.details(warnings)
     if cfg is not None:
         state.set_config(cfg)
 
 
+def dropped_query_notice() -> None:
+    """Say so when Streamlit dropped the whole query (over its length or parameter-count limit):
+    otherwise the page opens on defaults with no word about the link that was not applied."""
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+        from streamlit.runtime.state.query_params import sanitize_query_string
+    except ImportError:  # a Streamlit without these internals: nothing to compare against
+        return
+    ctx = get_script_run_ctx()
+    raw = getattr(ctx, "query_string", "") or ""
+    if raw and not sanitize_query_string(raw) and st.session_state.get("_dropped_query") != len(raw):
+        st.session_state["_dropped_query"] = len(raw)
+        st.warning(f"This link's settings were not applied: its query ({len(raw):,} characters, "
+                   f"{raw.count('&') + 1:,} parameters) is over the limit this server reads, so the page opened "
+                   "with the current experiment instead.", icon=":material/link_off:")
+
+
+dropped_query_notice()
 apply_query()
 sidebar.render(live=nav.url_path != "train")  # the Train page shows its job itself
-nav.run()
+literal.last_resort(nav.run, nav.url_path or "home")

@@ -10,10 +10,11 @@ import streamlit as st
 from bigmodel_core.data import dataset_info
 from bigmodel_core.models import SpecError, summarize
 from bigmodel_core.presets import load_preset, preset_descriptions, preset_names
-from bigmodel_core.specs import FAMILIES, ConfigError, parse_config
+from bigmodel_core.specs import FAMILIES, ConfigError, parse_config, parse_config_here
 from ui import state, widgets
 from ui.figures.training import PNG_CONFIG, architecture_figure
 from ui.lesson_hooks import advanced_hidden, lesson_banner
+from ui.literal import md
 from ui.share import share_url
 
 state.show_notice()
@@ -45,9 +46,9 @@ with st.container(border=True):
     if upload is not None and st.session_state.get("_build_upload_id") != upload.file_id:
         st.session_state["_build_upload_id"] = upload.file_id
         try:
-            new = parse_config(upload.getvalue())
+            new = parse_config_here(upload.getvalue())
         except ConfigError as exc:
-            st.error(f"{upload.name} was not loaded; the current design is unchanged. {exc}")
+            st.error(f"{md(upload.name)} was not loaded; the current design is unchanged. {md(exc, 2000)}")
         else:
             load(new, f"Loaded {upload.name}.")
             st.rerun()
@@ -151,7 +152,7 @@ if action is not None:
     try:
         load(parse_config({**d, "model": new_model, "data": data}), "")
     except ConfigError as exc:
-        st.error(str(exc))
+        st.error(md(exc, 2000))
     else:
         st.rerun()
 
@@ -159,7 +160,7 @@ if action is not None:
 try:
     new_cfg = parse_config({**d, "model": new_model, "data": data})
 except ConfigError as exc:
-    st.error(f"This design is not valid: {exc}")
+    st.error(f"This design is not valid: {md(exc, 2000)}")
     st.stop()
 state.set_config(new_cfg)
 error: SpecError | None = None

@@ -17,6 +17,7 @@ from bigmodel_core.specs import OPTIMIZERS, ConfigError, ExperimentConfig
 from ui import state
 from ui.figures.compare import PNG_CONFIG, Series, bars_figure, batch_loss_figure, curves_figure
 from ui.lesson_hooks import lesson_banner
+from ui.literal import md
 
 CURRENT = "compare_current"  # the Comparison shown on this page (planned, running or re-opened)
 SHOT = "compare_shot"  # the screenshot layout toggle
@@ -92,7 +93,7 @@ def shot_view(c: cmp.Comparison | None) -> None:
         def body() -> None:
             cmp.refresh(c, pool, owner)
             title = (c.title or "comparison").strip()
-            st.markdown(f"#### {title[0].upper() + title[1:]}: {len(c.runs)} runs")
+            st.markdown(f"#### {md(title[0].upper() + title[1:], 200)}: {len(c.runs)} runs")
             st.caption(f"**Base:** {cmp.describe_base(c.base)} · **varies:** {differing(c)} · same initial "
                        "weights where the architecture matches, same batches in the same order · "
                        "solid = validation, dashed = train (measured during training)")
@@ -176,7 +177,7 @@ with st.container(border=True):
             values = [cmp.parse_value(v) for v in cmp.split_values(values_text) if v]
             planned = cmp.plan_sweep(base, path, values) if values else None
     except ConfigError as exc:
-        st.error(f"Cannot plan this comparison: {exc}", icon=":material/error:")
+        st.error(f"Cannot plan this comparison: {md(exc, 2000)}", icon=":material/error:")
         planned = None
 
     if planned is not None:
@@ -212,13 +213,13 @@ else:
 
     def results() -> None:
         cmp.refresh(comp, pool, owner)
-        st.subheader((comp.title or "comparison")[0].upper() + (comp.title or "comparison")[1:])
+        st.subheader(md((comp.title or "comparison")[0].upper() + (comp.title or "comparison")[1:], 200))
         st.caption(f"Base: {cmp.describe_base(comp.base)} · varies: {differing(comp)} · {status_line(comp)}")
         for r in comp.runs:
             if r.status == "diverged":
-                st.error(f"{r.name} diverged: {r.message}", icon=":material/warning:")
+                st.error(f"{md(r.name)} diverged: {md(r.message)}", icon=":material/warning:")
             elif r.status in ("failed", "lost"):
-                st.error(f"{r.name} {r.status}: {r.message}", icon=":material/error:")
+                st.error(f"{md(r.name)} {md(r.status)}: {md(r.message)}", icon=":material/error:")
         log = st.toggle("log-scale loss", key="compare_log")
         series = series_of(comp)
         st.plotly_chart(curves_figure(series, comp.task, log_loss=log), width="stretch", config=PNG_CONFIG,
@@ -263,11 +264,12 @@ with st.expander("Re-open a comparison (.json)"):
         try:
             loaded = cmp.Comparison.from_json(up.getvalue())
         except ConfigError as exc:
-            st.error(f"Cannot open {up.name}: {exc}")
+            st.error(f"Cannot open {md(up.name)}: {md(exc, 2000)}")
         else:
             st.session_state["compare_loaded"] = up.file_id
             st.session_state[CURRENT] = loaded
             # it is finished already: no extra "last run ended" rerun, which would wipe the notice
             st.session_state["compare_done_seen"] = loaded.comparison_id
-            state.notify(f"Opened the comparison {loaded.title or loaded.comparison_id} ({len(loaded.runs)} runs).")
+            name = md(loaded.title or loaded.comparison_id, 200)
+            state.notify(f"Opened the comparison {name} ({len(loaded.runs)} runs).")
             st.rerun()

@@ -23,6 +23,7 @@ from ui.figures.concepts import (
     optimizer_loss_figure,
     pool_figure,
 )
+from ui.literal import md
 
 ROOT = Path(__file__).resolve().parent.parent
 PLOT = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
@@ -214,7 +215,7 @@ with tab_rnn:
         if not all(np.isfinite(seq)):
             raise ValueError("every value must be a finite number")
     except ValueError as exc:
-        right.error(f"The sequence is not a list of numbers: {exc}")
+        right.error(f"The sequence is not a list of numbers: {md(exc)}")
         seq = []
     if seq:
         weights = C.random_cell(cell_kind, 1, hidden, seed=int(wseed))

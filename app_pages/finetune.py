@@ -24,6 +24,7 @@ from ui import state
 from ui.figures.compare import Series, curves_figure
 from ui.figures.finetune import PNG_CONFIG, BudgetPoint, before_after_figure, budget_figure, trainable_figure
 from ui.lesson_hooks import lesson_banner
+from ui.literal import md
 
 RUNS = "ft_runs"  # this session's fine-tune runs: list of dicts (job id, setting, strategy, budget, seed)
 UPLOAD = "ft_upload"  # (file id, Source, architecture config) of an accepted upload
@@ -81,7 +82,7 @@ with st.container(border=True):
         try:
             source = shipped(choice)
         except ft.FinetuneError as exc:
-            st.error(str(exc), icon=":material/gpp_bad:")
+            st.error(md(exc, 2000), icon=":material/gpp_bad:")
             st.stop()
         card = source.card or {}
         recipe = ft.RECIPES[choice]
@@ -127,7 +128,7 @@ with st.container(border=True):
                 st.session_state.pop(UPLOAD_ERROR, None)
                 st.session_state[UPLOAD] = ((up.file_id, arch.model_dump_json()), accepted)
         if st.session_state.get(UPLOAD_ERROR):
-            st.error(st.session_state[UPLOAD_ERROR], icon=":material/block:")
+            st.error(md(st.session_state[UPLOAD_ERROR], 2000), icon=":material/block:")
         if st.session_state.get(UPLOAD):
             source = st.session_state[UPLOAD][1]
             st.success(f"Accepted {source.label}: {len(source.state)} tensors fit the model "
@@ -162,7 +163,7 @@ with st.container(border=True):
         target = parse_config({**d, "seed": seed, "data": data, "model": arch.to_dict()["model"],
                                "training": {**d["training"], "epochs": epochs}})
     except ConfigError as exc:
-        st.error(f"This target does not work: {exc}")
+        st.error(f"This target does not work: {md(exc, 2000)}")
         st.stop()
     info = dataset_info(target.data.name, image_size=target.data.image_size, seq_len=target.data.seq_len)
     st.caption(info.description)

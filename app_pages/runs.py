@@ -12,6 +12,7 @@ from bigmodel_core.data import dataset_info
 from bigmodel_core.store import StoredRun, StoreError, public_summary, zip_run
 from ui import state, widgets
 from ui.figures.compare import PNG_CONFIG, Series, curves_figure
+from ui.literal import md
 from ui.share import run_url
 
 SELECTED = "runs_selected"
@@ -48,12 +49,12 @@ def show_linked(run_id: str) -> None:
         run = store.load(run_id, owner=owner)
     except StoreError:
         # the same words whether the run is missing, malformed or someone else's unshared run
-        st.error(f"Cannot open the run in this link ({run_id[:60]!r}): the link is mistyped, or the run was "
+        st.error(f"Cannot open the run in this link ({md(repr(run_id[:60]))}): the link is mistyped, or the run was "
                  "deleted, or its owner has not shared it.", icon=":material/link_off:")
         return
     mine = run.summary.get("owner") == owner
     with st.container(border=True):
-        st.subheader(f"{'Your run' if mine else 'Shared run'}: {title_of(run)}")
+        st.subheader(f"{'Your run' if mine else 'Shared run'}: {md(title_of(run))}")
         st.caption(f"{metric_of(run)} · {run.summary.get('epochs_run', '–')} epochs · status "
                    f"{run.summary.get('status', '–')}" + ("" if mine else " · read-only: it stays its owner's"))
         comp = cmp.Comparison.from_stored([run])
@@ -64,7 +65,7 @@ def show_linked(run_id: str) -> None:
                        help="Copy this run's config into your Build and Train pages"):
             state.set_config(run.config)
             widgets.bump()
-            state.notify(f"Loaded the config of {title_of(run)} as the current experiment: see Build or Train.")
+            state.notify(f"Loaded the config of {md(title_of(run))} as the current experiment: see Build or Train.")
             st.rerun()
         c[1].download_button("Download run (.zip)", zip_run(run.path), file_name=f"{run.run_id}.zip",
                              mime="application/zip", key="runs_linked_download", width="stretch")
@@ -131,7 +132,7 @@ if b[0].button("Reopen as current experiment", disabled=len(chosen) != 1, key="r
                help="Load this run's config into Build and Train"):
     state.set_config(chosen[0].config)
     widgets.bump()
-    state.notify(f"Loaded the config of {title_of(chosen[0])} as the current experiment: see Build or Train.")
+    state.notify(f"Loaded the config of {md(title_of(chosen[0]))} as the current experiment: see Build or Train.")
     st.rerun()
 if b[1].button("Open in Compare", disabled=not chosen, key="runs_to_compare", width="stretch",
                help="Show the selected runs side by side on the Compare page"):
@@ -150,7 +151,7 @@ with b[2].popover("Delete selected", disabled=not chosen, width="stretch"):
             try:
                 store.delete(r.run_id, owner=owner)
             except StoreError as exc:
-                st.error(str(exc))
+                st.error(md(exc, 2000))
         state.notify(f"Deleted {len(chosen)} run(s).", "warning")
         st.rerun()
 
@@ -187,13 +188,13 @@ if share != shared:
     try:
         store.set_shared(run.run_id, owner, share)
     except (StoreError, OSError) as exc:
-        st.error(f"Could not change sharing: {exc}")
+        st.error(f"Could not change sharing: {md(exc)}")
         share = shared
 if share:
     st.code(run_url(run.run_id), language=None)
     st.caption("Send this link: it opens the run read-only on the Runs page. Turn the switch off to stop sharing.")
 if run.summary.get("message"):
-    st.caption(run.summary["message"])
+    st.caption(md(run.summary["message"]))
 t1, t2, t3 = st.tabs(["Metrics", "Config", "Summary"])
 t1.dataframe(pd.DataFrame(run.metrics), hide_index=True, width="stretch")
 t2.code(run.config.to_json(), language="json")

@@ -10,14 +10,14 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Callable
 
 from .data import DATASET_NAMES, DatasetError, dataset_info
 from .models import SpecError, summarize
 from .presets import load_config_arg, preset_descriptions, preset_names
-from .specs import ConfigError, ExperimentConfig
-from .store import StoreError
+from .safejson import number_arg
+from .specs import ConfigError, ExperimentConfig, parse_config_here
+from .store import StoreError, check_out_dir
 
 
 class UsageError(Exception):
@@ -33,7 +33,9 @@ def _config(args: argparse.Namespace) -> ExperimentConfig:
         changes["training.device"] = args.device
     if getattr(args, "seed", None) is not None:
         changes["seed"] = args.seed
-    return cfg.with_changes(changes) if changes else cfg
+    # the device is checked here, before any data is built: cuda on a CPU-only machine fails now
+    return parse_config_here(cfg.with_changes(changes) if changes else cfg)
+
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -89,7 +91,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .runner import train_and_save
 
     cfg = _config(args)
-    out = Path(args.out)
+    out = check_out_dir(args.out, args.overwrite)  # before training: a bad folder fails in a second, not after
     last_print = 0.0
     tty = sys.stderr.isatty()
 
@@ -151,14 +153,15 @@ def _add_core(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a config and write the run folder")
     p.add_argument("config")
     p.add_argument("--out", required=True)
-    p.add_argument("--epochs", type=int)
+    p.add_argument("--overwrite", action="store_true", help="write into an existing non-empty --out folder")
+    p.add_argument("--epochs", type=number_arg(int))
     p.add_argument("--device")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=number_arg(int))
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("bench", help="engine throughput versus a plain PyTorch loop")
     p.add_argument("presets", nargs="*")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--seconds", type=float, default=4.0, help="time per measurement")
+    p.add_argument("--seconds", type=number_arg(float, 0.1), default=4.0, help="time per measurement")
     p.set_defaults(func=cmd_bench)
 
 

@@ -32,17 +32,19 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Callable, Literal
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from torch import nn
 
 from .data import dataset_info
 from .jobs import ACTIVE, Job, JobPool
 from .limits import current_limits
 from .models import build_model
-from .specs import OPTIMIZERS, ConfigError, ExperimentConfig, parse_config
-from .store import METRIC_COLUMNS, StoredRun, write_run
+from .safejson import JSONInputError, TooLong, loads, number_arg, too_long_message
+from .specs import OPTIMIZERS, ConfigError, ExperimentConfig, parse_config, parse_config_here
+from .store import METRIC_COLUMNS, StoredRun, check_out_dir, write_run
 from .train import Callback, EpochEnd, RunEnd, Trainer
 
 MAX_RUNS = 8
@@ -87,8 +89,8 @@ def parse_value(text: str) -> Any:
     """A sweep value: JSON where possible (numbers, null, true, objects), else the plain string."""
     text = text.strip()
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        return loads(text)  # an over-long number becomes a marker the config refuses naming the field
+    except JSONInputError:
         return text
 
 
@@ -139,6 +141,8 @@ def fmt_value(v: Any) -> str:
     if isinstance(v, bool) or v is None:
         return json.dumps(v)
     if isinstance(v, float):
+        if not math.isfinite(v):
+            return str(v)  # inf, -inf, nan: there is no mantissa to shorten
         if v != 0 and (abs(v) < 0.01 or abs(v) >= 1e5):
             mantissa, exp = f"{v:.2e}".split("e")
             mantissa = mantissa.rstrip("0").rstrip(".")
@@ -304,39 +308,42 @@ class Comparison:
         if len(raw) > limit:
             raise ConfigError([("", f"the comparison file is {len(raw):,} bytes; the limit is {limit:,}")])
         try:
-            data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            data = loads(raw, "the file")
+        except JSONInputError as exc:
             raise ConfigError([("", f"not a comparison JSON file: {exc}")]) from None
         return cls.from_dict(data)
 
     @classmethod
     def from_dict(cls, data: Any) -> Comparison:
+        """A comparison from its file: the whole document is checked by :class:`ComparisonFile`
+        (bounded fields, at most MAX_RUNS runs and MAX_FILE_EPOCHS epochs each) before any of it
+        is drawn, so a huge file is refused in one pass instead of freezing the page."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ConfigError([("format", f"not a comparison file (expected \"format\": \"{FORMAT}\")")])
         if data.get("version") != VERSION:
-            raise ConfigError([("version", f"unsupported version {data.get('version')!r}; this app reads {VERSION}")])
-        base = _parse_at(data.get("base"), "base")
-        raw_runs = data.get("runs")
-        if not isinstance(raw_runs, list) or not 1 <= len(raw_runs) <= MAX_RUNS:
-            raise ConfigError([("runs", f"must be a list of 1 to {MAX_RUNS} runs")])
+            raise ConfigError([("version", f"unsupported version {_brief(data.get('version'))}; "
+                                           f"this app reads {VERSION}")])
+        try:
+            doc = ComparisonFile.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(_file_problems(exc)) from None
+        base = _parse_at(doc.base, "base")
         runs = []
-        for i, r in enumerate(raw_runs):
+        for i, r in enumerate(doc.runs):
             where = f"runs[{i}]"
-            if not isinstance(r, dict) or not isinstance(r.get("name"), str) or not r["name"].strip():
-                raise ConfigError([(where, "each run needs a non-empty \"name\" and a \"config\"")])
-            status = r.get("status", "planned")
+            if not r.name.strip():
+                raise ConfigError([(f"{where}.name", "each run needs a non-empty name")])
+            status = r.status
             if status in ACTIVE or status == "planned":  # a saved comparison is not running any more
-                status = "stopped" if r.get("epochs") else "planned"
+                status = "stopped" if r.epochs else "planned"
             runs.append(CompareRun(
-                name=r["name"][:80], config=_parse_at(r.get("config"), f"{where}.config"), status=str(status),
-                message=str(r.get("message") or ""), epochs=_epoch_rows(r.get("epochs"), where),
-                summary=r.get("summary") if isinstance(r.get("summary"), dict) else None,
-                run_id=r.get("run_id") if isinstance(r.get("run_id"), str) else None, init=str(r.get("init") or ""),
-                init_sha=_opt_str(r.get("init_sha")), data_sha=_opt_str(r.get("data_sha")),
-                order_sha=_opt_str(r.get("order_sha"))))
-        return cls(base=base, runs=runs, title=str(data.get("title") or "")[:200],
-                   comparison_id=str(data.get("id") or f"cmp-{secrets.token_hex(5)}")[:64],
-                   created=str(data.get("created") or ""))
+                name=r.name, config=_parse_at(r.config, f"{where}.config"), status=status, message=r.message or "",
+                epochs=[{k: (float("nan") if v is None else v) for k, v in row.model_dump().items() if k in
+                         row.model_fields_set} for row in r.epochs],
+                summary=r.summary, run_id=r.run_id, init=r.init or "", init_sha=r.init_sha, data_sha=r.data_sha,
+                order_sha=r.order_sha))
+        return cls(base=base, runs=runs, title=doc.title or "",
+                   comparison_id=doc.id or f"cmp-{secrets.token_hex(5)}", created=doc.created or "")
 
     @classmethod
     def from_stored(cls, stored: list[StoredRun], title: str = "stored runs") -> Comparison:
@@ -356,6 +363,77 @@ class Comparison:
                                    init_sha=_opt_str(info.get("init_sha")), data_sha=_opt_str(info.get("data_sha")),
                                    order_sha=_opt_str(info.get("order_sha"))))
         return cls(base=configs[0], runs=runs, title=title)
+
+
+# --- the comparison file's schema ------------------------------------------------------------------
+MAX_FILE_EPOCHS = 1000  # per run: ten times the epoch limit of a run trained here
+MAX_TEXT = 500  # a name, a message, an id
+
+
+class _FileModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False)
+
+
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+Sha = Annotated[str, StringConstraints(max_length=64)]
+Metric = Annotated[float, Field(ge=-1e30, le=1e30)] | None  # a diverged loss was saved as null
+
+
+class EpochRow(_FileModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    epoch: Metric = None
+    train_loss: Metric = None
+    val_loss: Metric = None
+    train_metric: Metric = None
+    val_metric: Metric = None
+    lr: Metric = None
+    seconds: Metric = None
+    step: Metric = None
+
+
+class RunFile(_FileModel):
+    name: Annotated[str, StringConstraints(max_length=80)]
+    config: dict[str, Any]
+    status: Literal["planned", "queued", "running", "paused", "completed", "stopped", "diverged", "failed",
+                    "lost"] = "planned"
+    message: Text | None = ""
+    epochs: Annotated[list[EpochRow], Field(max_length=MAX_FILE_EPOCHS)] | None = None
+    summary: dict[str, Any] | None = None
+    run_id: Sha | None = None
+    init: Text | None = ""
+    init_sha: Sha | None = None
+    data_sha: Sha | None = None
+    order_sha: Sha | None = None
+
+
+class ComparisonFile(_FileModel):
+    format: Literal["bigmodel-comparison"]
+    version: Literal[1]
+    id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    title: Annotated[str, StringConstraints(max_length=200)] | None = ""
+    created: Annotated[str, StringConstraints(max_length=40)] | None = ""
+    base: dict[str, Any]
+    runs: Annotated[list[RunFile], Field(min_length=1, max_length=MAX_RUNS)]
+
+
+def _brief(value: Any, limit: int = 60) -> str:
+    if isinstance(value, (str, list, dict)) and len(value) > limit:
+        return f"<a {type(value).__name__} of {len(value):,} {'characters' if isinstance(value, str) else 'items'}>"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _file_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """pydantic's errors with the field's path and a short echo of the value (never the whole of it)."""
+    out = []
+    for err in exc.errors(include_url=False, include_input=True)[:50]:
+        path = ""
+        for item in err["loc"]:
+            path += f"[{item}]" if isinstance(item, int) else ("." if path else "") + str(item)
+        value = err.get("input")
+        msg = too_long_message(value) if isinstance(value, TooLong) else f"{err['msg']} (got {_brief(value)})"
+        out.append((path, msg))
+    return out
 
 
 def _no_nan(v: Any) -> Any:
@@ -388,25 +466,6 @@ def _parse_at(raw: Any, where: str) -> ExperimentConfig:
         return parse_config(raw if raw is not None else "null")
     except ConfigError as exc:
         raise ConfigError([(f"{where}.{p}" if p else where, m) for p, m in exc.problems]) from None
-
-
-def _epoch_rows(raw: Any, where: str) -> list[dict[str, float]]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise ConfigError([(f"{where}.epochs", "must be a list of per-epoch rows")])
-    rows = []
-    for j, row in enumerate(raw):
-        if not isinstance(row, dict):
-            raise ConfigError([(f"{where}.epochs[{j}]", "must be an object of numbers")])
-        clean: dict[str, float] = {}
-        for k, v in row.items():
-            if k in METRIC_COLUMNS or k == "step":
-                if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
-                    raise ConfigError([(f"{where}.epochs[{j}].{k}", f"must be a number, got {v!r}")])
-                clean[k] = float("nan") if v is None else v
-        rows.append(clean)
-    return rows
 
 
 # --- planning -------------------------------------------------------------------------------------
@@ -858,10 +917,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         shared["seed"] = args.seed
     if shared:
         base = base.with_changes(shared)
+    base = parse_config_here(base)  # a device missing here is refused before anything trains
     comp = plan_vary(base, parse_vary(args.vary))
-    out = Path(args.out)
-    if (out / "comparison.json").exists():
-        raise ConfigError([("--out", f"{out} already holds a comparison; choose a new folder")])
+    out = check_out_dir(args.out, args.overwrite)
     workers = max(1, args.workers)
     threads = args.threads or max(1, (os.cpu_count() or 2) // workers)
     pool = JobPool(max_workers=workers, store=None, threads_per_job=threads, idle_stop_seconds=10 ** 9)
@@ -902,11 +960,12 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--vary", action="append", required=True, metavar="FIELD=V1,V2,...",
                    help="dotted config path and values (JSON where possible); repeat to pair fields run by run")
     p.add_argument("--out", required=True, help="folder for the run folders, comparison.json and summary.csv")
-    p.add_argument("--epochs", type=int, help="epochs for every run")
+    p.add_argument("--overwrite", action="store_true", help="write into an existing non-empty --out folder")
+    p.add_argument("--epochs", type=number_arg(int, 1), help="epochs for every run")
     p.add_argument("--device")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--workers", type=int, default=1, help="runs trained at once (default 1)")
-    p.add_argument("--threads", type=int, help="torch threads per run (default: cores / workers)")
+    p.add_argument("--seed", type=number_arg(int, 0))
+    p.add_argument("--workers", type=number_arg(int, 1), default=1, help="runs trained at once (default 1)")
+    p.add_argument("--threads", type=number_arg(int, 1), help="torch threads per run (default: cores / workers)")
     p.set_defaults(func=cmd_compare)
 
 

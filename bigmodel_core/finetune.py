@@ -44,8 +44,9 @@ from .data import Dataset, DatasetError, DatasetInfo, dataset_info, sample_indic
 from .limits import current_limits
 from .models import ConvNet, SeqNet, build_model
 from .presets import ASSETS, load_config_arg
-from .specs import ExperimentConfig, parse_config
-from .store import atomic_write_bytes, atomic_write_text, history_rows, save_weights_bytes, write_run
+from .safejson import JSONInputError, loads, number_arg
+from .specs import ExperimentConfig, parse_config, parse_config_here
+from .store import atomic_write_bytes, atomic_write_text, check_out_dir, history_rows, save_weights_bytes, write_run
 from .train import Callback, Control, EpochEnd, ParamGroup, Trainer, load_data
 
 PRETRAINED_DIR = ASSETS / "pretrained"
@@ -226,7 +227,6 @@ def load_pretrained(name: str, root: Path = PRETRAINED_DIR) -> Source:
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
                 "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8}
 _PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar", ".npy", ".npz", ".h5")
-_MAX_HEADER = 100_000_000  # the safetensors format's own cap on the JSON header
 _CONVERT = ("only .safetensors files are accepted, because loading a pickle can run any code hidden in it; "
             "convert it where you trust it with: from safetensors.torch import save_file; "
             "save_file(model.state_dict(), 'weights.safetensors')")
@@ -240,54 +240,78 @@ def _looks_like_pickle(data: bytes) -> str | None:
     return None
 
 
-def _header(data: bytes, name: str) -> dict[str, Any]:
-    """Parse and check the safetensors header without touching the tensor data."""
+MAX_HEADER_BYTES = 1_000_000  # a header of 10,000 tensors fits; our largest model has a few dozen
+MAX_TENSORS = 1_000
+MAX_KEY_CHARS = 300
+
+
+def _precheck(data: bytes, name: str, max_elements: int | None) -> None:
+    """Refuse a file whose header would be costly to parse or to load, before anything is built.
+
+    Counted on the raw bytes first (header length, number of entries), so a header of hundreds of
+    thousands of tiny tensors is refused without decoding it; then the (now small) header is read
+    with the bounded JSON rule and each entry's key, dtype and shape checked, and the total number
+    of elements compared with what the target model holds. safetensors itself then does the loading
+    (and its own offset checks)."""
     if len(data) < 8:
         raise UploadError(f"{name} is {len(data)} bytes: too short to be a safetensors file")
     (n,) = struct.unpack("<Q", data[:8])
-    if n > _MAX_HEADER or n > len(data) - 8:
+    if n > len(data) - 8:
         raise UploadError(f"{name} is not a valid safetensors file: its header claims {n:,} bytes but only "
                           f"{len(data) - 8:,} follow (truncated, or not safetensors at all)")
+    if n > MAX_HEADER_BYTES:
+        raise UploadError(f"{name}: its header is {n:,} bytes; weights for these models need far less "
+                          f"(limit {MAX_HEADER_BYTES:,})")
     raw = data[8:8 + n]
+    entries = raw.count(b'"data_offsets"')
+    if entries > MAX_TENSORS:
+        raise UploadError(f"{name} lists {entries:,} tensors; the limit is {MAX_TENSORS:,} (these models have "
+                          "a few dozen)")
     if not raw.lstrip().startswith(b"{"):
         raise UploadError(f"{name} is not a valid safetensors file: the header is not a JSON object")
     try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise UploadError(f"{name} is not a valid safetensors file: unreadable header ({exc})") from None
+        header = loads(raw, "its header")
+    except JSONInputError as exc:
+        raise UploadError(f"{name} is not a valid safetensors file: {exc}") from None
     if not isinstance(header, dict):
         raise UploadError(f"{name} is not a valid safetensors file: the header is not a JSON object")
-    body = len(data) - 8 - n
-    end_max = 0
+    total, end_max, body = 0, 0, len(data) - 8 - n
     for key, entry in header.items():
+        shown = key if len(key) <= 60 else key[:60] + f"... ({len(key):,} characters)"
+        if len(key) > MAX_KEY_CHARS:
+            raise UploadError(f"{name}: tensor name {shown!r} is longer than {MAX_KEY_CHARS} characters")
         if key == "__metadata__":
             continue
-        if not isinstance(entry, dict) or {"dtype", "shape", "data_offsets"} - set(entry):
-            raise UploadError(f"{name}: tensor {key!r} has a malformed header entry")
-        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if dtype not in _DTYPE_BYTES:
-            raise UploadError(f"{name}: tensor {key!r} has unsupported dtype {dtype!r}")
-        if (not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape)
-                or not isinstance(offsets, list) or len(offsets) != 2
-                or not all(isinstance(o, int) and o >= 0 for o in offsets)):
-            raise UploadError(f"{name}: tensor {key!r} has a malformed shape or offsets")
-        start, end = offsets
-        if end < start or end > body or end - start != math.prod(shape) * _DTYPE_BYTES[dtype]:
-            raise UploadError(f"{name}: tensor {key!r} points outside the file's {body:,} data bytes "
+        if not isinstance(entry, dict) or not isinstance(entry.get("shape"), list):
+            raise UploadError(f"{name}: tensor {shown!r} has a malformed header entry")
+        if entry.get("dtype") not in _DTYPE_BYTES:
+            raise UploadError(f"{name}: tensor {shown!r} has unsupported dtype {str(entry.get('dtype'))[:20]!r}")
+        shape = entry["shape"]
+        if len(shape) > 8 or not all(isinstance(d, int) and 0 <= d <= 2**40 for d in shape):
+            raise UploadError(f"{name}: tensor {shown!r} has a malformed shape")
+        total += math.prod(shape)
+        offsets = entry.get("data_offsets")
+        if isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets):
+            end_max = max(end_max, offsets[1])
+        if end_max > body:
+            raise UploadError(f"{name}: tensor {shown!r} points outside the file's {body:,} data bytes "
                               "(the file is truncated or corrupted)")
-        end_max = max(end_max, end)
-    if end_max != body:
+        if max_elements is not None and total > max_elements:
+            raise UploadError(f"{name} holds more than {max_elements:,} numbers, more than this model can "
+                              "take; they were saved from a different architecture")
+    if end_max < body:
         raise UploadError(f"{name}: the file has {body - end_max:,} bytes after its last tensor "
                           "(corrupted, or two files joined)")
-    return header
 
 
-def read_safetensors(data: bytes, name: str = "the file", limit: int | None = -1) -> dict[str, torch.Tensor]:
+def read_safetensors(data: bytes, name: str = "the file", limit: int | None = -1,
+                     max_elements: int | None = None) -> dict[str, torch.Tensor]:
     """Tensors from safetensors bytes, refusing anything else with a message that says why.
 
     ``limit`` is the size cap in bytes (-1: ``limits.max_upload_bytes``; None: no cap, for
-    shipped assets). Pickles and torch.save archives are refused by name and by content;
-    nothing but the safetensors parser ever reads the bytes, so no code in a file can run.
+    shipped assets); ``max_elements`` the most numbers the target model can take. Pickles and
+    torch.save archives are refused by name and by content; nothing but the safetensors parser
+    ever reads the tensor bytes, so no code in a file can run.
     """
     if limit == -1:
         limit = current_limits().max_upload_bytes
@@ -295,20 +319,17 @@ def read_safetensors(data: bytes, name: str = "the file", limit: int | None = -1
         raise UploadError(f"{name} is {len(data):,} bytes; the upload limit is {limit:,} bytes")
     if name.lower().endswith(_PICKLE_SUFFIXES):
         raise UploadError(f"{name} has a pickle-based extension ({Path(name).suffix}); {_CONVERT}")
-    try:
-        _header(data, name)
-    except UploadError:
-        kind = _looks_like_pickle(data)
-        if kind:
-            raise UploadError(f"{name} is {kind}, not safetensors; {_CONVERT}") from None
-        raise
+    kind = _looks_like_pickle(data)
+    if kind:
+        raise UploadError(f"{name} is {kind}, not safetensors; {_CONVERT}")
+    _precheck(data, name, max_elements)
     from safetensors import SafetensorError
     from safetensors.torch import load
 
     try:
         tensors = load(data)
-    except (SafetensorError, ValueError, RuntimeError, TypeError) as exc:
-        raise UploadError(f"{name} is not a valid safetensors file: {exc}") from None
+    except (SafetensorError, ValueError, RuntimeError, TypeError, OverflowError) as exc:
+        raise UploadError(f"{name} is not a valid safetensors file: {str(exc)[:300]}") from None
     if not tensors:
         raise UploadError(f"{name} holds no tensors")
     return tensors
@@ -317,8 +338,15 @@ def read_safetensors(data: bytes, name: str = "the file", limit: int | None = -1
 def accept_upload(data: bytes, name: str, arch: ExperimentConfig) -> Source:
     """Uploaded weights, checked in order (size, format, header, then every tensor's shape against
     ``arch``'s model); raises UploadError with the first problem and keeps nothing."""
-    tensors = read_safetensors(data, name)
-    check_weights(build_model(arch.model, _info(arch)), tensors)
+    model = build_model(arch.model, _info(arch))
+    # a new classifier may have more outputs than this one: allow the head's input width times 1,000
+    head = max((t.shape[-1] for k, t in model.state_dict().items() if k.startswith(CLASSIFIER) and t.dim() == 2),
+               default=0)
+    # no model here may exceed max_params, so more numbers than that (or than this model) cannot fit;
+    # a mismatch below the cap is left to check_weights, which names the tensor and both shapes
+    budget = max(sum(t.numel() for t in model.state_dict().values()) + 1_001 * head, current_limits().max_params)
+    tensors = read_safetensors(data, name, max_elements=budget)
+    check_weights(model, tensors)
     return Source(f"{name} (upload)", tensors, sha256_bytes(data))
 
 
@@ -360,6 +388,23 @@ def check_weights(model: nn.Module, tensors: dict[str, torch.Tensor], keep_class
         if key not in expected:
             raise UploadError(f"the weights have a tensor {key!r} that this model does not have; "
                               "they were saved from a different architecture")
+    check_values(tensors)
+
+
+def check_values(tensors: dict[str, torch.Tensor]) -> None:
+    """Refuse weights that are not numbers (NaN, inf) or statistics that cannot be (a negative
+    BatchNorm running variance), naming the tensor: they would otherwise load and the run would
+    "diverge" with a misleading hint about the learning rate."""
+    for key, t in tensors.items():
+        if not t.is_floating_point():
+            continue
+        bad = int((~torch.isfinite(t)).sum())
+        if bad:
+            raise UploadError(f"tensor {key!r} has {bad:,} value(s) that are not finite numbers (NaN or "
+                              "infinity); these weights cannot be used")
+        if key.endswith("running_var") and bool((t < 0).any()):
+            raise UploadError(f"tensor {key!r} is a BatchNorm running variance with negative values "
+                              f"(smallest {float(t.min()):.3g}); a variance cannot be negative")
 
 
 # --------------------------------------------------------------------------------------------
@@ -954,9 +999,8 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         raise FinetuneError(f"--strategy {strategy} needs --pretrained NAME_OR_FILE (shipped: {', '.join(RECIPES)})")
     source = resolve_source(args.pretrained) if strategy.uses_pretrained else None
     plan = Plan.make(strategy, parse_budget(args.labels_per_class), args.backbone_lr_scale)
-    out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FinetuneError(f"--out {out} exists and is not an empty folder; choose a new folder")
+    cfg = parse_config_here(cfg)  # a device missing here is refused before anything trains
+    out = check_out_dir(args.out, args.overwrite)
     trainer = FinetuneTrainer(cfg, plan, source)  # every check (weights, budget, strategy) happens here
     metric = "acc" if trainer.classification else "mae"
     for ev in trainer.run():
@@ -975,7 +1019,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pretrain", help=f"remake a shipped pretrained model ({names})")
     p.add_argument("name", choices=list(RECIPES))
     p.add_argument("--out", default=str(PRETRAINED_DIR), help="folder for NAME.safetensors and NAME.json")
-    p.add_argument("--epochs", type=int, help="stop after this many epochs (checked against the card's "
+    p.add_argument("--epochs", type=number_arg(int, 1), help="stop after this many epochs (checked against the card's "
                                               "per-epoch sha256)")
     p.set_defaults(func=_cmd_pretrain)
     p = sub.add_parser("finetune", help="fine-tune pretrained weights on a target task with a label budget")
@@ -985,10 +1029,11 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy", default="head", help="head | last:N | full | scratch")
     p.add_argument("--labels-per-class", default="all",
                    help="labelled examples per class (in all, for regression), or 'all'")
-    p.add_argument("--backbone-lr-scale", type=float, default=DEFAULT_BACKBONE_LR_SCALE,
+    p.add_argument("--backbone-lr-scale", type=number_arg(float, 0), default=DEFAULT_BACKBONE_LR_SCALE,
                    help="learning-rate factor for trained pretrained blocks (last:N, full)")
     p.add_argument("--out", required=True)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--seed", type=int)
+    p.add_argument("--overwrite", action="store_true", help="write into an existing non-empty --out folder")
+    p.add_argument("--epochs", type=number_arg(int, 1))
+    p.add_argument("--seed", type=number_arg(int, 0))
     p.add_argument("--device")
     p.set_defaults(func=_cmd_finetune)

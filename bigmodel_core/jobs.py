@@ -43,6 +43,17 @@ TrainerFactory = Callable[["Job"], Trainer]
 FINISHED = ("completed", "stopped", "diverged", "failed")
 ACTIVE = ("queued", "running", "paused")  # a job exists and has not finished
 KEEP_TRAINERS = 8  # finished jobs per owner that keep their Trainer for probes (a comparison has up to 8 runs)
+RELEASE_AFTER = 45.0  # seconds without a poll from a session before its finished jobs let go of their Trainers
+
+
+def _trim_malloc() -> None:
+    """Give freed heap pages back to the system (glibc), so RSS falls when sessions let go."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: the memory is reused by the next training instead
 
 
 @dataclass(frozen=True)
@@ -393,6 +404,25 @@ class JobPool:
         for j in done[:-keep_trainers] if len(done) > keep_trainers else []:
             j.trainer = None
 
+    def release_idle(self, jobs: list[Job], now: float, after: float | None = None) -> int:
+        """Drop the Trainers (model, optimizer state, the dataset it pinned) of finished jobs whose
+        session has polled none of its jobs for ``after`` seconds: the learner left (tab closed)
+        or stopped looking. Weights, curves and summaries stay; the inspect area then rebuilds
+        what it needs from the stored config. Returns how many were released."""
+        after = RELEASE_AFTER if after is None else after
+        seen: dict[str, float] = {}
+        for j in jobs:
+            seen[j.owner] = max(seen.get(j.owner, 0.0), j.last_poll)
+        released = 0
+        for j in jobs:
+            if j.trainer is not None and j.status in FINISHED and now - seen[j.owner] > after:
+                j.trainer = None
+                released += 1
+        if released:
+            gc.collect()
+            _trim_malloc()
+        return released
+
     def _run(self, job: Job) -> None:
         with job._lock:
             if job.status != "queued":
@@ -449,6 +479,7 @@ class JobPool:
                     return
                 jobs = list(self._jobs.values())
             now = time.monotonic()
+            self.release_idle(jobs, now)
             for job in jobs:
                 if job.status in ACTIVE and now - job.last_poll > self.idle_stop_seconds:
                     with job._lock:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .limits import current_limits
+from .safejson import JSONInputError, TooLong, loads, too_long_message
 
 Activation = Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "elu"]
 ACTIVATIONS: tuple[str, ...] = Activation.__args__  # type: ignore[attr-defined]
@@ -41,11 +42,15 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # strict: a bool is not an int, "5" is not a number; allow_inf_nan: 1e999 (inf) and NaN are refused
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True,
+                              allow_inf_nan=False)
 
 
 def _brief(value: Any, limit: int = 60) -> str:
     """repr() of a value from the user, cut short: a message must not echo a huge input back."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"<an integer of about {int(value.bit_length() * 0.30103):,} digits>"  # repr() could not even convert it
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
 
@@ -427,11 +432,14 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
             msg = f"unknown model family {_brief(got)}; choose one of: {', '.join(FAMILIES)}"
         elif kind == "union_tag_not_found":
             msg = f"missing 'family'; choose one of: {', '.join(FAMILIES)}"
+        elif isinstance(err.get("input"), TooLong):
+            msg = too_long_message(err["input"])
         else:
             msg = err["msg"]
             if msg.startswith("Value error, "):
                 msg = msg[len("Value error, ") :]
-            if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "literal_error"):
+            if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "literal_error",
+                        "int_type", "float_type", "bool_type", "string_type", "finite_number", "int_from_float"):
                 msg = f"{msg} (got {_brief(err['input'])})"
         problems.append((_loc_to_path(loc), msg))
     return problems
@@ -446,11 +454,9 @@ def parse_config(raw: str | bytes | dict[str, Any] | ExperimentConfig) -> Experi
         if len(raw) > limit:
             raise ConfigError([("", f"config is {len(raw):,} bytes; the limit is {limit:,}")])
         try:
-            raw = json.loads(raw)
-        except RecursionError:
-            raise ConfigError([("", "config JSON is nested too deeply")]) from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError([("", f"not valid JSON: {exc}")]) from None
+            raw = loads(raw, "the config")
+        except JSONInputError as exc:
+            raise ConfigError([("", str(exc))]) from None
     if not isinstance(raw, dict):
         raise ConfigError([("", f"a config must be a JSON object, not {type(raw).__name__}")])
     _check_size(raw)
@@ -462,6 +468,34 @@ def parse_config(raw: str | bytes | dict[str, Any] | ExperimentConfig) -> Experi
         raise ConfigError([("", "config is nested too deeply")]) from None
 
 
+def device_problem(name: str) -> str | None:
+    """Why ``training.device`` ``name`` cannot be used on this machine, or None when it can."""
+    import torch
+
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            return f"{_brief(name)}: no CUDA GPU is available here; use 'auto' or 'cpu'"
+        index = int(name.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            return (f"{_brief(name)}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                    f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        return "'mps': Apple MPS is not available here; use 'auto' or 'cpu'"
+    return None
+
+
+def parse_config_here(raw: str | bytes | dict[str, Any] | ExperimentConfig) -> ExperimentConfig:
+    """:func:`parse_config`, and the requested device exists on this machine (CLI, uploads, URLs).
+
+    Stored runs are read with plain :func:`parse_config`: a run trained on a GPU elsewhere is
+    still listed and compared here."""
+    cfg = parse_config(raw)
+    problem = device_problem(cfg.training.device)
+    if problem:
+        raise ConfigError([("training.device", problem)])
+    return cfg
+
+
 def _check_size(raw: dict[str, Any]) -> None:
     """A dict (from a URL, an upload or code) meets the same size limit as JSON text, so a huge
     list or thousands of keys are refused at once instead of keeping a server thread busy."""
@@ -471,9 +505,24 @@ def _check_size(raw: dict[str, Any]) -> None:
     except RecursionError:
         raise ConfigError([("", "config is nested too deeply")]) from None
     except (TypeError, ValueError) as exc:
-        raise ConfigError([("", f"config cannot be read as JSON: {exc}")]) from None
+        path = _huge_int_path(raw)
+        if path is not None:
+            raise ConfigError([(path, f"{_brief(get_path(raw, path))} is too long a number")]) from None
+        raise ConfigError([("", f"config cannot be read as JSON: {str(exc)[:200]}")]) from None
     if size > limit:
         raise ConfigError([("", f"config is {size:,} bytes as JSON; the limit is {limit:,}")])
+
+
+def _huge_int_path(node: Any, path: str = "") -> str | None:
+    """The dotted path of the first integer too big for Python's int/str conversion, if any."""
+    if isinstance(node, int) and not isinstance(node, bool) and node.bit_length() > 128:
+        return path
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for k, v in items:
+        found = _huge_int_path(v, f"{path}.{k}" if path else str(k))
+        if found is not None:
+            return found
+    return None
 
 
 def json_schema() -> dict[str, Any]:

@@ -243,3 +243,61 @@ def default_store() -> RunStore:
 
 
 __all__ = ["RunStore", "StoredRun", "StoreError", "write_run", "history_rows", "parse_config"]
+
+
+def check_out_dir(text: str, overwrite: bool = False, option: str = "--out") -> Path:
+    """The output folder a CLI command will write, checked before any training starts.
+
+    An empty path is refused (it would mean the current directory); an existing folder that
+    is not empty is refused unless ``overwrite`` (files of two runs must never mix); an
+    existing folder gets a probe file, a new one needs a writable parent, so an unwritable
+    place fails now rather than after the whole training."""
+    if not text or not text.strip():
+        raise StoreError(f"{option} is empty; give the folder to write the run to")
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"{option} {text!r} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise StoreError(f"{option} {text!r} is a folder that is not empty; choose a new folder, "
+                         "or pass --overwrite to replace its run files")
+    if out.is_dir():
+        try:  # a probe file says more than permission bits (read-only mounts, quotas, full disks)
+            fd, probe = tempfile.mkstemp(dir=out, prefix=".write-check.")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            reason = "the disk is full" if exc.errno == 28 else (exc.strerror or str(exc))
+            raise StoreError(f"{option} {text!r} cannot be written: {reason}") from None
+        return out
+    # a new folder: it is made only when the run is written, so a refused run leaves nothing behind
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise StoreError(f"{option} {text!r} cannot be created: {parent} is not a writable folder")
+    return out
+
+
+UNFINISHED_MAX_AGE = 60.0  # seconds; a run being written right now is younger than this
+
+
+def sweep_unfinished(root: Path, max_age: float = UNFINISHED_MAX_AGE) -> list[str]:
+    """Remove run folders without summary.json (a kill or a full disk mid-write) older than
+    ``max_age``; returns their names. Called once when the server's store is created."""
+    removed: list[str] = []
+    if not root.is_dir():
+        return removed
+    now = time.time()
+    for d in root.iterdir():
+        try:
+            if (not d.is_dir() or d.is_symlink() or not _RUN_ID.match(d.name) or (d / "summary.json").exists()
+                    or now - d.stat().st_mtime < max_age):
+                continue
+            newest = max((f.stat().st_mtime for f in d.iterdir()), default=0.0)
+            if now - newest < max_age:
+                continue  # a file inside is fresh: a writer is still at work
+            shutil.rmtree(d)
+            removed.append(d.name)
+        except OSError:
+            continue  # vanished meanwhile, or not ours to remove: leave it
+    return removed

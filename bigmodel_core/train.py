@@ -108,10 +108,11 @@ def resolve_device(name: str) -> torch.device:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"training.device {name!r}: no CUDA GPU is available here; use 'auto' or 'cpu'")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("training.device 'mps': Apple MPS is not available here; use 'auto' or 'cpu'")
+    from .specs import device_problem
+
+    problem = device_problem(name)
+    if problem:
+        raise ValueError(f"training.device {problem}")
     return torch.device(name)
 
 

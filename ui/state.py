@@ -15,7 +15,7 @@ import streamlit as st
 from bigmodel_core.jobs import JobPool
 from bigmodel_core.presets import load_preset
 from bigmodel_core.specs import ExperimentConfig
-from bigmodel_core.store import RunStore, default_store
+from bigmodel_core.store import RunStore, default_store, sweep_unfinished
 
 CONFIG = "config"  # the current ExperimentConfig
 OWNER = "owner"  # unguessable per-session token that owns jobs and runs
@@ -25,7 +25,9 @@ NOTICE = "notice"  # one-shot message shown at the top of the next page render
 
 @st.cache_resource
 def get_store() -> RunStore:
-    return default_store()
+    store = default_store()
+    sweep_unfinished(store.root)  # once per server: half-written runs of a crash do not pile up
+    return store
 
 
 @st.cache_resource

@@ -13,7 +13,8 @@ from typing import Any, Mapping
 
 from bigmodel_core.limits import current_limits
 from bigmodel_core.presets import load_preset, preset_names
-from bigmodel_core.specs import ConfigError, ExperimentConfig, parse_config, set_path
+from bigmodel_core.safejson import JSONInputError, loads
+from bigmodel_core.specs import ConfigError, ExperimentConfig, device_problem, parse_config, set_path
 
 DEFAULT_PRESET = "quickstart_cnn"
 RESERVED = {"preset", "lesson", "view", "run", "embed"}
@@ -43,8 +44,8 @@ def config_to_query(cfg: ExperimentConfig, base: str = DEFAULT_PRESET) -> dict[s
 
 def _parse_value(raw: str) -> Any:
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, ValueError, RecursionError):  # a deeply nested value stays a plain string
+        return loads(raw)  # an over-long number becomes a marker the schema refuses naming the field
+    except JSONInputError:  # not JSON (a name such as adam), or nested too deeply: a plain string
         return raw
 
 
@@ -72,16 +73,29 @@ def config_from_query(params: Mapping[str, str]) -> tuple[ExperimentConfig | Non
     raw = {k: _parse_value(v) for k, v in fields.items()}
     # structural fields first (family, whole lists) so that dotted paths into them resolve
     order = sorted(raw, key=lambda k: (k.count("."), k))
+    unknown: list[str] = []
     while True:
         d = base.to_dict()
         for key in list(order):
             try:
                 set_path(d, key, raw[key])
             except ConfigError as exc:
-                warnings.append(f"ignored {key}={_shown(fields[key])}: {exc}")
+                if "unknown field" in str(exc) or "not a list index" in str(exc):
+                    unknown.append(key)  # summarised in one line below, however many there are
+                else:
+                    warnings.append(f"ignored {_shown(key)}={_shown(fields[key])}: {exc}")
                 order.remove(key)
+        if unknown:
+            warnings.append(_unknown_summary(unknown))
+            unknown = []
         try:
-            return parse_config(d), warnings
+            cfg = parse_config(d)
+            problem = device_problem(cfg.training.device)
+            if problem and "training.device" in order:  # a device this machine lacks: keep the base's
+                warnings.append(f"ignored 'training.device'={_shown(fields['training.device'])}: {problem}")
+                order.remove("training.device")
+                continue
+            return cfg, warnings
         except ConfigError as exc:
             bad = [k for k in order if any(_related(k, path) for path, _ in exc.problems)]
             if not bad:  # a cross-field problem no single value explains: keep the base
@@ -89,8 +103,18 @@ def config_from_query(params: Mapping[str, str]) -> tuple[ExperimentConfig | Non
                 return base, warnings
             for k in bad:
                 why = "; ".join(m for p, m in exc.problems if _related(k, p))
-                warnings.append(f"ignored {k}={_shown(fields[k])}: {why}")
+                warnings.append(f"ignored {_shown(k)}={_shown(fields[k])}: {why}")
                 order.remove(k)
+
+
+MAX_NAMED_UNKNOWN = 8  # unknown parameters named in the summary line; the rest are counted
+
+
+def _unknown_summary(keys: list[str]) -> str:
+    named = ", ".join(_shown(k, 40) for k in sorted(keys)[:MAX_NAMED_UNKNOWN])
+    more = f" and {len(keys) - MAX_NAMED_UNKNOWN:,} more" if len(keys) > MAX_NAMED_UNKNOWN else ""
+    what = "parameter" if len(keys) == 1 else "parameters"
+    return f"ignored {len(keys):,} unknown {what}: {named}{more} (not fields of the experiment config)"
 
 
 def _related(key: str, problem_path: str) -> bool:

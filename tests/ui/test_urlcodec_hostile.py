@@ -4,8 +4,10 @@ and the sensible values next to it still apply."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -54,16 +56,38 @@ def test_an_unknown_preset_falls_back_with_a_short_warning(name):
 
 
 def test_many_hostile_values_at_once_each_get_a_warning():
+    """Every bad value is accounted for: its own warning, or counted in the one line about unknown names."""
     params = {"preset": "quickstart_cnn", **{k: v for k, v in HOSTILE if k not in ("training.epochs",)}}
     cfg, warnings = config_from_query(params)
     assert cfg == BASE
-    assert len(warnings) == len(params) - 1
+    summaries = [w for w in warnings if " unknown parameter" in w]
+    assert len(summaries) == 1
+    unknown = int(re.match(r"ignored ([\d,]+) unknown", summaries[0]).group(1).replace(",", ""))
+    assert unknown >= 5  # "", ".", "..", "__class__", "seed.x", ...
+    assert len(warnings) - 1 + unknown == len(params) - 1
     assert sum(map(len, warnings)) < 100_000
 
 
-def test_thousands_of_parameters_do_not_raise():
+def test_thousands_of_parameters_do_not_raise_and_are_summarised_in_one_warning():
     cfg, warnings = config_from_query({"preset": "quickstart_cnn", **{f"junk{i}": str(i) for i in range(3_000)}})
-    assert cfg == BASE and len(warnings) == 3_000
+    assert cfg == BASE and len(warnings) == 1
+    assert warnings[0].startswith("ignored 3,000 unknown parameters: ") and "and 2,992 more" in warnings[0]
+    assert len(warnings[0]) < 1_000
+
+
+@pytest.mark.parametrize("key,value,field", [
+    ("training.epochs", "9" * 5_000, "training.epochs"), ("optimizer.lr", "1e999", "optimizer.lr"),
+    ("training.epochs", "true", "training.epochs"), ("model.conv.0.batchnorm", "1", "model.conv.0.batchnorm"),
+    ("seed", "1" * 4_301, "seed"), ("training.device", "cuda:9", "training.device"),
+    ("training.device", "mps", "training.device")])
+def test_numbers_types_and_devices_from_a_link_are_refused_naming_the_field(key, value, field):
+    if key == "training.device" and value.startswith("cuda") and torch.cuda.device_count() > 9:
+        pytest.skip("this machine has that GPU")
+    if value == "mps" and torch.backends.mps.is_available():
+        pytest.skip("this machine has MPS")
+    cfg, warnings = config_from_query({"preset": "quickstart_cnn", key: value})
+    assert cfg == BASE
+    assert len(warnings) == 1 and warnings[0].startswith(f"ignored {field!r}=") and len(warnings[0]) < 1_000
 
 
 def test_a_family_switch_without_a_matching_dataset_keeps_the_base():
