@@ -18,6 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .data import DatasetInfo
 from .limits import current_limits
+from .nn.seeded_dropout import SeededDropout
 from .specs import CNNSpec, ConvBlock, DenseLayer, RNNSpec
 
 ACTIVATION_LAYERS: dict[str, Callable[[], nn.Module]] = {
@@ -55,36 +56,6 @@ class LayerInfo:
     out_shape: tuple[int, ...]
     params: int
     flops: int = 0
-
-
-class SeededDropout(nn.Module):
-    """Dropout drawing its mask from a per-run generator.
-
-    ``nn.Dropout`` draws from the process-global RNG, which concurrent trainings in one
-    server would share; that would make runs irreproducible. The trainer sets
-    ``generator`` before training.
-    """
-
-    def __init__(self, p: float):
-        super().__init__()
-        self.p = p
-        self.generator: torch.Generator | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        keep = 1.0 - self.p
-        if self.generator is not None and self.generator.device == x.device:
-            mask = torch.empty_like(x).bernoulli_(keep, generator=self.generator)
-        elif self.generator is not None:
-            mask = torch.empty(x.shape, device=self.generator.device).bernoulli_(keep, generator=self.generator)
-            mask = mask.to(x.device, x.dtype)
-        else:
-            mask = torch.empty_like(x).bernoulli_(keep)
-        return x * mask / keep
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
 
 
 class ConvBlockModule(nn.Module):

@@ -21,7 +21,9 @@ from torch import nn
 
 from .data import Dataset, augment_images, build_dataset
 from .models import SeededDropout, build_model, count_params
-from .specs import ExperimentConfig, OptimizerSpec
+from .specs import ExperimentConfig, OptimizerSpec, device_problem
+from .training.plain_loop import lr_factor as schedule_factor
+from .training.plain_loop import pick_device
 
 
 # --- events -------------------------------------------------------------------------------
@@ -102,18 +104,12 @@ class Control:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    from .specs import device_problem
-
-    problem = device_problem(name)
-    if problem:
-        raise ValueError(f"training.device {problem}")
-    return torch.device(name)
+    """The device ``name`` names ("auto": CUDA, then MPS, then CPU); a clear error if it is not here."""
+    if name != "auto":
+        problem = device_problem(name)
+        if problem:
+            raise ValueError(f"training.device {problem}")
+    return pick_device(name)
 
 
 def device_label(device: torch.device) -> str:
@@ -175,12 +171,8 @@ def build_optimizer(spec: OptimizerSpec, model: nn.Module,
 
 def lr_factor(spec: OptimizerSpec, epoch: int, step: int, total_steps: int, epochs: int) -> float:
     """Schedule multiplier at a 0-based ``epoch`` and ``step`` (steps count over the whole run)."""
-    if spec.schedule == "step":
-        size = spec.step_size or max(1, epochs // 3)
-        return spec.gamma ** (epoch // size)
-    if spec.schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
-    return 1.0
+    settings = {"schedule": spec.schedule, "step_size": spec.step_size, "gamma": spec.gamma}
+    return schedule_factor(settings, epoch, step, total_steps, epochs)
 
 
 class GradNormLog:
