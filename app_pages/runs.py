@@ -9,7 +9,7 @@ import streamlit as st
 
 from bigmodel_core import compare as cmp
 from bigmodel_core.data import dataset_info
-from bigmodel_core.store import StoredRun, StoreError, public_summary, zip_run
+from bigmodel_core.store import StoredRun, StoreError, owns, public_summary, zip_run
 from ui import state, widgets
 from ui.figures.compare import PNG_CONFIG, Series, curves_figure
 from ui.share import run_url
@@ -51,7 +51,7 @@ def show_linked(run_id: str) -> None:
         st.error(f"Cannot open the run in this link ({run_id[:60]!r}): the link is mistyped, or the run was "
                  "deleted, or its owner has not shared it.", icon=":material/link_off:")
         return
-    mine = run.summary.get("owner") == owner
+    mine = owns(run.summary, owner)
     with st.container(border=True):
         st.subheader(f"{'Your run' if mine else 'Shared run'}: {title_of(run)}")
         st.caption(f"{metric_of(run)} · {run.summary.get('epochs_run', '–')} epochs · status "
@@ -70,9 +70,38 @@ def show_linked(run_id: str) -> None:
                              mime="application/zip", key="runs_linked_download", width="stretch")
         c[2].download_button("Download config (.json)", run.config.to_json(), file_name=f"{run.run_id}-config.json",
                              mime="application/json", key="runs_linked_config", width="stretch")
+        if mine:  # the owner opening their own link keeps the owner's controls
+            owner_controls(run)
         with st.expander("Config and summary"):
             st.code(run.config.to_json(), language="json")
             st.code(json.dumps(public_summary(run.summary), indent=2, default=str), language="json")
+
+
+def owner_controls(run: StoredRun) -> None:
+    shared = bool(run.summary.get("shared"))
+    c = st.columns([2, 1])
+    share = c[0].toggle("Shared as a link", value=shared, key=f"runs_linked_share_{run.run_id}",
+                        help="Turn off to stop sharing: the link then opens nothing for anyone else.")
+    if share != shared:
+        try:
+            store.set_shared(run.run_id, owner, share)
+        except (StoreError, OSError) as exc:
+            st.error(f"Could not change sharing: {exc}")
+        else:
+            state.notify("Sharing is on: the link opens this run read-only." if share else
+                         "Sharing is off: this link now opens nothing for anyone else.")
+            st.rerun()
+    with c[1].popover("Delete this run", width="stretch"):
+        st.write("Delete this run for good?")
+        if st.button("Yes, delete", type="primary", key="runs_linked_delete"):
+            try:
+                store.delete(run.run_id, owner=owner)
+            except StoreError as exc:
+                st.error(str(exc))
+            else:
+                st.query_params.pop("run", None)
+                state.notify("Deleted the run.", "warning")
+                st.rerun()
 
 
 linked = st.query_params.get("run")
@@ -80,8 +109,9 @@ if linked:
     show_linked(linked)
 
 
-st.caption("Every run this session finished on the Train, Compare and Fine-tune pages (newest first). Runs are "
-           "kept on the server for this session only: download the ones you want to keep.")
+st.caption("Every run this workspace finished on the Train, Compare and Fine-tune pages (newest first). This "
+           "browser finds them again after a reload or in a new tab; another browser or device does not. Download "
+           "the ones you want to keep for good.")
 if not runs:
     st.info("No stored runs yet. Train a model or start a comparison; finished runs appear here.")
     st.stop()
@@ -136,6 +166,7 @@ if b[0].button("Reopen as current experiment", disabled=len(chosen) != 1, key="r
 if b[1].button("Open in Compare", disabled=not chosen, key="runs_to_compare", width="stretch",
                help="Show the selected runs side by side on the Compare page"):
     st.session_state["compare_current"] = opened = cmp.Comparison.from_stored(chosen)
+    state.save_comparison(opened)
     st.session_state["compare_done_seen"] = opened.comparison_id  # finished runs: no "just ended" rerun
     st.session_state["compare_shot"] = False
     try:
