@@ -77,20 +77,34 @@ def show_linked(run_id: str) -> None:
             st.code(json.dumps(public_summary(run.summary), indent=2, default=str), language="json")
 
 
-def owner_controls(run: StoredRun) -> None:
+def share_keys(run: StoredRun) -> tuple[str, str]:
+    """The two switches of one run's sharing (in its link's box and in Details), kept in step."""
     shared = bool(run.summary.get("shared"))
+    keys = (f"runs_share_{run.run_id}", f"runs_linked_share_{run.run_id}")
+    for k in keys:
+        st.session_state.setdefault(k, shared)
+    return keys
+
+
+def set_sharing(run_id: str, key: str, keys: tuple[str, str]) -> None:
+    share = bool(st.session_state[key])
+    try:
+        store.set_shared(run_id, owner, share)
+    except (StoreError, OSError) as exc:
+        state.notify(f"Could not change sharing: {exc}", "error")
+        share = not share
+    else:
+        state.notify("Sharing is on: the link opens this run read-only." if share else
+                     "Sharing is off: its link now opens nothing for anyone else.")
+    for k in keys:
+        st.session_state[k] = share
+
+
+def owner_controls(run: StoredRun) -> None:
+    keys = share_keys(run)
     c = st.columns([2, 1])
-    share = c[0].toggle("Shared as a link", value=shared, key=f"runs_linked_share_{run.run_id}",
-                        help="Turn off to stop sharing: the link then opens nothing for anyone else.")
-    if share != shared:
-        try:
-            store.set_shared(run.run_id, owner, share)
-        except (StoreError, OSError) as exc:
-            st.error(f"Could not change sharing: {exc}")
-        else:
-            state.notify("Sharing is on: the link opens this run read-only." if share else
-                         "Sharing is off: this link now opens nothing for anyone else.")
-            st.rerun()
+    c[0].toggle("Shared as a link", key=keys[1], on_change=set_sharing, args=(run.run_id, keys[1], keys),
+                help="Turn off to stop sharing: the link then opens nothing for anyone else.")
     with c[1].popover("Delete this run", width="stretch"):
         st.write("Delete this run for good?")
         if st.button("Yes, delete", type="primary", key="runs_linked_delete"):
@@ -210,16 +224,10 @@ d[0].download_button("Download run (.zip)", zip_run(run.path), file_name=f"{run.
                      help="config.json, metrics.csv, summary.json and model.safetensors")
 d[1].download_button("Download config (.json)", run.config.to_json(), file_name=f"{run.run_id}-config.json",
                      mime="application/json", key="runs_download_config", width="stretch")
-shared = bool(run.summary.get("shared"))
-share = st.toggle("Share as a link", value=shared, key=f"runs_share_{run.run_id}",
+keys = share_keys(run)
+share = st.toggle("Share as a link", key=keys[0], on_change=set_sharing, args=(run.run_id, keys[0], keys),
                   help="Anyone with the link can view and download this run; only you can delete it. "
                        "It is never listed on anyone else's Runs page.")
-if share != shared:
-    try:
-        store.set_shared(run.run_id, owner, share)
-    except (StoreError, OSError) as exc:
-        st.error(f"Could not change sharing: {exc}")
-        share = shared
 if share:
     st.code(run_url(run.run_id), language=None)
     st.caption("Send this link: it opens the run read-only on the Runs page. Turn the switch off to stop sharing.")
