@@ -368,12 +368,12 @@ class JobPool:
             try:
                 self._run(job)
             finally:
+                self._record(job, False)  # before the job reads as ended: an ended job has no record
                 job._progressed.set()
                 job._ended.set()
                 with self._lock:
                     self._running.discard(job.job_id)
                     self._trim_finished(job.owner)
-                self._record(job, False)
                 self._write_stats()
                 # A finished training leaves cyclic garbage (autograd graphs, probe figures): collect it
                 # here, once per job and off the page thread, rather than after every page rerun.
