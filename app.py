@@ -1,8 +1,8 @@
 """bigmodel playground: entry point (``streamlit run app.py``).
 
 Sets the page config, applies a shared URL (``?preset=``, dotted config fields,
-``?lesson=``) once per distinct query, shows the shared sidebar (device, this session's
-job) and runs the page chosen in the navigation.
+``?lesson=``) once per distinct query, shows the shared sidebar (device, this workspace's
+jobs) and runs the page chosen in the navigation.
 """
 
 from __future__ import annotations
@@ -84,4 +84,5 @@ def dropped_query_notice() -> None:
 dropped_query_notice()
 apply_query()
 sidebar.render(live=nav.url_path != "train")  # the Train page shows its job itself
+state.sync_cookie()  # a new workspace's token goes to the browser's cookie (once)
 literal.last_resort(nav.run, nav.url_path or "home")

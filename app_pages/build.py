@@ -17,6 +17,8 @@ from ui.lesson_hooks import advanced_hidden, lesson_banner
 from ui.literal import md
 from ui.share import share_url
 
+FAMILY_NAMES = {"cnn": "CNN", "rnn": "plain RNN", "lstm": "LSTM", "gru": "GRU"}
+
 state.show_notice()
 lesson_banner()
 st.title("Build a model")
@@ -56,17 +58,27 @@ with st.container(border=True):
 # --- family and input ------------------------------------------------------------------------
 c = st.columns([1, 2, 2])
 family = c[0].selectbox("Model family", FAMILIES, FAMILIES.index(d["model"]["family"]),
-                        format_func=lambda f: {"cnn": "CNN", "rnn": "plain RNN", "lstm": "LSTM", "gru": "GRU"}[f],
+                        format_func=lambda f: FAMILY_NAMES[f],
                         key=widgets.key("family"))
 if family != d["model"]["family"]:
-    model = ({"family": "cnn", "conv": [{"channels": 16}, {"channels": 32}], "dense": [{"units": 64}]}
-             if family == "cnn" else {**{"hidden": 64, "layers": 1, "dense": []},
-                                      **({k: v for k, v in d["model"].items() if k in ("hidden", "layers", "dense",
-                                                                                   "bidirectional", "dropout")}),
-                                      "family": family})
+    # each family keeps its own design in the workspace: CNN -> LSTM -> CNN gives the CNN back
+    saved = state.design_of(family)
+    model = saved or ({"family": "cnn", "conv": [{"channels": 16}, {"channels": 32}], "dense": [{"units": 64}]}
+                      if family == "cnn" else {**{"hidden": 64, "layers": 1, "dense": []},
+                                               **({k: v for k, v in d["model"].items()
+                                                   if k in ("hidden", "layers", "dense", "bidirectional",
+                                                            "dropout")}),
+                                               "family": family})
     data = d["data"] if (family == "cnn") == (dataset_info(d["data"]["name"]).kind == "image") else \
         widgets.default_data("synthetic_digits" if family == "cnn" else "sequential_digits")
-    load(parse_config({**d, "model": model, "data": data}), f"Switched to {family}.")
+    old_name = FAMILY_NAMES[d["model"]["family"]]
+    try:
+        switched = parse_config({**d, "model": model, "data": data})
+    except ConfigError:  # a design saved under other rules: start the family afresh
+        saved = None
+        switched = parse_config({**d, "model": {"family": family}, "data": data})
+    load(switched, f"Switched to {FAMILY_NAMES[family]}" + (", with your earlier design of it" if saved else "")
+         + f". Your {old_name} design is kept: switch back to get it again.")
     st.rerun()
 options = widgets.datasets_for(family)
 ds = c[1].selectbox("Dataset (sets the input shape and outputs)", options, options.index(d["data"]["name"]),

@@ -24,6 +24,8 @@ SHOT = "compare_shot"  # the screenshot layout toggle
 
 pool = state.get_pool()
 owner = state.owner_id()
+if CURRENT not in st.session_state:  # a new tab or a reload: the workspace's comparison, jobs reattached
+    st.session_state[CURRENT] = state.load_comparison()
 comp: cmp.Comparison | None = st.session_state.get(CURRENT)
 shot_mode = st.query_params.get("view") == "shot" or bool(st.session_state.get(SHOT))
 
@@ -69,12 +71,14 @@ def start(c: cmp.Comparison) -> None:
     cmp.submit(c, pool, owner)
     st.session_state[CURRENT] = c
     st.session_state.pop("compare_done_seen", None)
+    state.save_comparison(c)
 
 
 def finished_once(c: cmp.Comparison) -> None:
     """One full rerun when the last run ends, so buttons and exports reflect the result."""
     if c.started and not c.active and st.session_state.get("compare_done_seen") != c.comparison_id:
         st.session_state["compare_done_seen"] = c.comparison_id
+        state.save_comparison(c)  # the finished comparison, with its results, for the next tab or reload
         st.rerun(scope="app")
 
 
@@ -211,9 +215,17 @@ if comp is None:
 else:
     st.divider()
 
+    # the results below are of `comp`; when the controls above plan something else, say so
+    previous = planned is not None and [r.config.to_dict() for r in planned.runs] != \
+        [r.config.to_dict() for r in comp.runs]
+
     def results() -> None:
         cmp.refresh(comp, pool, owner)
-        st.subheader(md((comp.title or "comparison")[0].upper() + (comp.title or "comparison")[1:], 200))
+        title = (comp.title or "comparison")[0].upper() + (comp.title or "comparison")[1:]
+        st.subheader(md(f"Previous comparison: {title}" if previous else title, 220))
+        if previous:
+            st.info("These are the results of the previous comparison: the controls above describe another one "
+                    "(press **Start comparison** to run it).", icon=":material/history:")
         st.caption(f"Base: {cmp.describe_base(comp.base)} · varies: {differing(comp)} · {status_line(comp)}")
         for r in comp.runs:
             if r.status == "diverged":
@@ -270,6 +282,7 @@ with st.expander("Re-open a comparison (.json)"):
             st.session_state[CURRENT] = loaded
             # it is finished already: no extra "last run ended" rerun, which would wipe the notice
             st.session_state["compare_done_seen"] = loaded.comparison_id
+            state.save_comparison(loaded)
             name = md(loaded.title or loaded.comparison_id, 200)
             state.notify(f"Opened the comparison {name} ({len(loaded.runs)} runs).")
             st.rerun()

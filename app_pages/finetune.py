@@ -214,7 +214,9 @@ with st.container(border=True):
 # --- 4. run -------------------------------------------------------------------------------------------------
 setting = {"target": target.model_dump(mode="json", exclude={"seed"}), "source": source.sha256 if source else None}
 setting_key = json.dumps(setting, sort_keys=True)
-runs: list[dict] = st.session_state.setdefault(RUNS, [])
+if RUNS not in st.session_state:  # a new tab or a reload: the workspace's fine-tunes, jobs found by id
+    st.session_state[RUNS] = state.load_finetunes()
+runs: list[dict] = st.session_state[RUNS]
 mine = [r for r in runs if r["setting"] == setting_key or (r["strategy"] == "scratch" and r["target"] ==
                                                              json.dumps(setting["target"], sort_keys=True))]
 jobs = {r["job_id"]: pool.get(owner, r["job_id"]) for r in mine}
@@ -231,6 +233,7 @@ def submit(planned: list[ft.PlannedRun], group: str, save: bool) -> None:
                      "source": source.label if source and run.strategy.uses_pretrained else "",
                      "group": group, "title": job.label})
     st.session_state.pop("ft_done_seen", None)
+    state.save_finetunes(runs)
 
 
 with st.container(border=True):

@@ -9,7 +9,7 @@ import streamlit as st
 
 from bigmodel_core import compare as cmp
 from bigmodel_core.data import dataset_info
-from bigmodel_core.store import StoredRun, StoreError, public_summary, zip_run
+from bigmodel_core.store import StoredRun, StoreError, owns, public_summary, zip_run
 from ui import state, widgets
 from ui.figures.compare import PNG_CONFIG, Series, curves_figure
 from ui.literal import md
@@ -52,7 +52,7 @@ def show_linked(run_id: str) -> None:
         st.error(f"Cannot open the run in this link ({md(repr(run_id[:60]))}): the link is mistyped, or the run was "
                  "deleted, or its owner has not shared it.", icon=":material/link_off:")
         return
-    mine = run.summary.get("owner") == owner
+    mine = owns(run.summary, owner)
     with st.container(border=True):
         st.subheader(f"{'Your run' if mine else 'Shared run'}: {md(title_of(run))}")
         st.caption(f"{metric_of(run)} · {run.summary.get('epochs_run', '–')} epochs · status "
@@ -71,9 +71,52 @@ def show_linked(run_id: str) -> None:
                              mime="application/zip", key="runs_linked_download", width="stretch")
         c[2].download_button("Download config (.json)", run.config.to_json(), file_name=f"{run.run_id}-config.json",
                              mime="application/json", key="runs_linked_config", width="stretch")
+        if mine:  # the owner opening their own link keeps the owner's controls
+            owner_controls(run)
         with st.expander("Config and summary"):
             st.code(run.config.to_json(), language="json")
             st.code(json.dumps(public_summary(run.summary), indent=2, default=str), language="json")
+
+
+def share_keys(run: StoredRun) -> tuple[str, str]:
+    """The two switches of one run's sharing (in its link's box and in Details), kept in step."""
+    shared = bool(run.summary.get("shared"))
+    keys = (f"runs_share_{run.run_id}", f"runs_linked_share_{run.run_id}")
+    for k in keys:
+        st.session_state.setdefault(k, shared)
+    return keys
+
+
+def set_sharing(run_id: str, key: str, keys: tuple[str, str]) -> None:
+    share = bool(st.session_state[key])
+    try:
+        store.set_shared(run_id, owner, share)
+    except (StoreError, OSError) as exc:
+        state.notify(f"Could not change sharing: {md(exc)}", "error")
+        share = not share
+    else:
+        state.notify("Sharing is on: the link opens this run read-only." if share else
+                     "Sharing is off: its link now opens nothing for anyone else.")
+    for k in keys:
+        st.session_state[k] = share
+
+
+def owner_controls(run: StoredRun) -> None:
+    keys = share_keys(run)
+    c = st.columns([2, 1])
+    c[0].toggle("Shared as a link", key=keys[1], on_change=set_sharing, args=(run.run_id, keys[1], keys),
+                help="Turn off to stop sharing: the link then opens nothing for anyone else.")
+    with c[1].popover("Delete this run", width="stretch"):
+        st.write("Delete this run for good?")
+        if st.button("Yes, delete", type="primary", key="runs_linked_delete"):
+            try:
+                store.delete(run.run_id, owner=owner)
+            except StoreError as exc:
+                st.error(md(exc))
+            else:
+                st.query_params.pop("run", None)
+                state.notify("Deleted the run.", "warning")
+                st.rerun()
 
 
 linked = st.query_params.get("run")
@@ -81,8 +124,9 @@ if linked:
     show_linked(linked)
 
 
-st.caption("Every run this session finished on the Train, Compare and Fine-tune pages (newest first). Runs are "
-           "kept on the server for this session only: download the ones you want to keep.")
+st.caption("Every run this workspace finished on the Train, Compare and Fine-tune pages (newest first). This "
+           "browser finds them again after a reload or in a new tab; another browser or device does not. Download "
+           "the ones you want to keep for good.")
 if not runs:
     st.info("No stored runs yet. Train a model or start a comparison; finished runs appear here.")
     st.stop()
@@ -137,6 +181,7 @@ if b[0].button("Reopen as current experiment", disabled=len(chosen) != 1, key="r
 if b[1].button("Open in Compare", disabled=not chosen, key="runs_to_compare", width="stretch",
                help="Show the selected runs side by side on the Compare page"):
     st.session_state["compare_current"] = opened = cmp.Comparison.from_stored(chosen)
+    state.save_comparison(opened)
     st.session_state["compare_done_seen"] = opened.comparison_id  # finished runs: no "just ended" rerun
     st.session_state["compare_shot"] = False
     try:
@@ -180,16 +225,10 @@ d[0].download_button("Download run (.zip)", zip_run(run.path), file_name=f"{run.
                      help="config.json, metrics.csv, summary.json and model.safetensors")
 d[1].download_button("Download config (.json)", run.config.to_json(), file_name=f"{run.run_id}-config.json",
                      mime="application/json", key="runs_download_config", width="stretch")
-shared = bool(run.summary.get("shared"))
-share = st.toggle("Share as a link", value=shared, key=f"runs_share_{run.run_id}",
+keys = share_keys(run)
+share = st.toggle("Share as a link", key=keys[0], on_change=set_sharing, args=(run.run_id, keys[0], keys),
                   help="Anyone with the link can view and download this run; only you can delete it. "
                        "It is never listed on anyone else's Runs page.")
-if share != shared:
-    try:
-        store.set_shared(run.run_id, owner, share)
-    except (StoreError, OSError) as exc:
-        st.error(f"Could not change sharing: {md(exc)}")
-        share = shared
 if share:
     st.code(run_url(run.run_id), language=None)
     st.caption("Send this link: it opens the run read-only on the Runs page. Turn the switch off to stop sharing.")

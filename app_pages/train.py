@@ -8,13 +8,14 @@ import pandas as pd
 import streamlit as st
 
 from bigmodel_core import probes
+from bigmodel_core.compare import describe_base, differing_fields
 from bigmodel_core.data import build_dataset, dataset_info
 from bigmodel_core.jobs import ACTIVE, Job
 from bigmodel_core.models import SpecError, infer_layers
 from bigmodel_core.specs import ConfigError, parse_config
 from bigmodel_core.store import save_weights_bytes
 from bigmodel_core.train import load_data
-from ui import state, widgets
+from ui import sidebar, state, widgets
 from ui.figures.training import PNG_CONFIG, image_gallery, loss_figure, metric_figure, sequence_gallery
 from ui.inspect import render_inspect
 from ui.lesson_hooks import advanced_hidden, lesson_banner
@@ -110,10 +111,11 @@ def start_training() -> None:
     job = pool.submit(Job(cfg, owner=owner, kind="train", label=f"{cfg.model.family} on {cfg.data.name}",
                           make_trainer=probes.make_trainer, epoch_hooks=[probes.epoch_hook]))
     st.session_state[state.TRAIN_JOB] = job.job_id
+    state.dismiss_interrupted()  # a new training answers the report of the interrupted one
 
 
 def control(action: str) -> None:
-    job = pool.get(owner, st.session_state.get(state.TRAIN_JOB, ""))
+    job = state.train_job(pool)
     if job is not None:
         getattr(job, action)()
         if action == "stop":  # a training stops within one batch: draw the page as it ends
@@ -131,8 +133,8 @@ def status_line(snap) -> None:
     if snap is None:
         st.info("Press **Train** to start. Training runs in the background: you can switch pages and come back.")
     elif snap.status == "queued":
-        st.warning(f"Queued: position {snap.queue_position} (the server trains {pool.max_workers} "
-                   "model(s) at a time).", icon=":material/hourglass_top:")
+        st.warning(f"Queued: {sidebar.status_text(snap).removeprefix('queued, ')} (the server trains "
+                   f"{pool.max_workers} model(s) at a time, for all learners).", icon=":material/hourglass_top:")
     elif snap.status in ("running", "paused"):
         st.progress(snap.progress, text=f"{snap.status} · step {snap.step} of {snap.total_steps} · "
                                         f"ETA {fmt_eta(snap.eta_seconds)}")
@@ -187,12 +189,20 @@ def redraw_page(job, snap) -> None:
         st.rerun(scope="app")  # the inspect area shows the probes of the newest epoch
 
 
+def differs_note(job_config) -> None:
+    """Say so when the job's experiment is not the current one (the numbers shown are the job's)."""
+    fields = differing_fields([job_config, state.get_config()])
+    if fields:
+        shown = ", ".join(fields[:8]) + (f" and {len(fields) - 8} more" if len(fields) > 8 else "")
+        st.warning(f"The numbers and pictures of this job are its own experiment's, not the current one's: they "
+                   f"differ in {shown}. Press Train to run the current experiment.", icon=":material/difference:")
+
+
 def panel() -> None:
     """Buttons and live view in one fragment. A click reruns only this fragment, not the whole
     page, so starting a training does not make the browser redraw every widget while the first
     batches run; while a job is active the chart asks for the next rerun every LIVE_EVERY s."""
-    job_id = st.session_state.get(state.TRAIN_JOB)
-    job = pool.get(owner, job_id) if job_id else None
+    job = state.train_job(pool)
     if job is not None and (job.status == "running" or (job.status == "queued" and
                                                          pool.running_count < pool.max_workers)):
         # right after the click: draw the job with its first point rather than polling fast for it
@@ -202,6 +212,10 @@ def panel() -> None:
     snap = pool.snapshot(owner, job.job_id) if job is not None else None
     if job is not None:
         redraw_page(job, snap)
+    drawn = st.session_state.get(state.SIDEBAR_JOB)
+    if drawn is not None and drawn != sidebar.drawn_key(snap):
+        # the sidebar (drawn with the page, not polled here) shows another state: draw both again
+        st.rerun(scope="app")
     status = snap.status if snap is not None else None
     active = status in ACTIVE
     b = st.columns([1.2, 1, 1, 1, 4])
@@ -219,12 +233,19 @@ def panel() -> None:
         st.caption(f"Job: {job.label} · {job.config.training.epochs} epochs · "
                    f"batch {job.config.training.batch_size} · {job.config.optimizer.name} "
                    f"lr {job.config.optimizer.lr:g}")
+        differs_note(job.config)
     live_view(snap)
 
 
-job_id = st.session_state.get(state.TRAIN_JOB)
-job = pool.get(owner, job_id) if job_id else None
-snap = job.snapshot() if job is not None else None  # one copy of the job's record per whole-page draw
+job = state.train_job(pool)
+lost = state.interrupted() if job is None else []
+if lost:
+    st.warning("The server restarted while this workspace was training, and these jobs were interrupted "
+               "(nothing of them was saved): " + "; ".join(f"{r['label'] or r['kind']} (started {r['started']})"
+                                                          for r in lost) + ". Press Train to start again.",
+               icon=":material/restart_alt:")
+    st.button("Dismiss", key="train_dismiss_interrupted", on_click=state.dismiss_interrupted)
+snap = job.snapshot(pool.position(job)) if job is not None else None  # one copy of the job's record per whole-page draw
 st.session_state[PAGE] = ((snap.job_id, snap.status, len(snap.epochs)) if snap is not None else
                           (None, None, 0)) + (time.monotonic(),)
 # (the panel reruns the whole page if the job ends after this snapshot, so the results below
@@ -233,6 +254,10 @@ st.fragment(panel)()
 
 if job is not None and job.status in ("completed", "stopped", "diverged") and job.final_state is not None:
     st.subheader("Results")
+    other = differing_fields([job.config, cfg])
+    st.caption(f"Of the job {job.label}: {describe_base(job.config)} · "
+               + (f"not the current experiment ({len(other)} setting(s) differ, listed above)" if other
+                  else "the current experiment"))
     c = st.columns(4)
     c[0].download_button("Download model (.safetensors)", save_weights_bytes(job.final_state),
                          file_name="model.safetensors", key="train_dl_model", width="stretch")
@@ -257,5 +282,6 @@ if job is not None and job.status in ("completed", "stopped", "diverged") and jo
 
 if job is not None:
     st.divider()
+    st.caption(f"Inspect: the model of the job {job.label} ({describe_base(job.config)}).")
     render_inspect(job)
 

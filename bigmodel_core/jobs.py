@@ -34,6 +34,7 @@ from .limits import current_limits
 from .specs import ExperimentConfig
 from .store import RunStore, StoreError, atomic_write_text, history_rows
 from .train import BatchEnd, Control, EpochEnd, RunEnd, Trainer, device_label
+from .workspace import clear_job_record, write_job_record
 
 MAX_POINTS = 4000  # per-batch points kept per job; older points are thinned, never invented
 
@@ -280,6 +281,7 @@ class JobPool:
             self._jobs[job.job_id] = job
             self._queue.append(job)
             self._wake.notify()
+        self._record(job, True)
         self._write_stats()
         return job
 
@@ -295,6 +297,10 @@ class JobPool:
     def jobs_of(self, owner: str) -> list[Job]:
         with self._lock:
             return [j for j in self._jobs.values() if j.owner == owner]
+
+    def jobs_of_kind(self, owner: str, kind: str) -> list[Job]:
+        """The owner's jobs of one kind (train, compare, finetune), oldest first."""
+        return sorted((j for j in self.jobs_of(owner) if j.kind == kind), key=lambda j: j.created)
 
     def position(self, job: Job) -> int | None:
         with self._lock:
@@ -353,10 +359,15 @@ class JobPool:
             while not self._closed:
                 while self._queue:
                     job = self._queue.popleft()
-                    if job.status == "queued":
+                    with job._lock:  # out of the queue and running in one step: never "queued, no position"
+                        take = job.status == "queued"
+                        if take:
+                            job.status = "running"
+                    if take:
                         self._running.add(job.job_id)
                         self.peak_running = max(self.peak_running, len(self._running))
                         return job
+                    self._record(job, False)  # stopped while queued: it ended without running
                 self._wake.wait(timeout=1.0)
             return None
 
@@ -368,6 +379,7 @@ class JobPool:
             try:
                 self._run(job)
             finally:
+                self._record(job, False)  # before the job reads as ended: an ended job has no record
                 job._progressed.set()
                 job._ended.set()
                 with self._lock:
@@ -383,6 +395,19 @@ class JobPool:
         with self._lock:
             return {"running": len(self._running), "peak_running": self.peak_running, "queued": len(self._queue),
                     "max_workers": self.max_workers, "pid": os.getpid(), "time": time.time()}
+
+    def _record(self, job: Job, active: bool) -> None:
+        """Keep a small record of each active job in its owner's workspace folder, so that a restarted
+        server can tell the learner which jobs it interrupted (see bigmodel_core.workspace)."""
+        if self.store is None:
+            return
+        try:
+            if active:
+                write_job_record(self.store.root, job.owner, job.job_id, {"kind": job.kind, "label": job.label})
+            else:
+                clear_job_record(self.store.root, job.owner, job.job_id)
+        except OSError:
+            pass  # bookkeeping must never break training
 
     def _write_stats(self) -> None:
         if self.stats_file is None:
@@ -425,9 +450,8 @@ class JobPool:
 
     def _run(self, job: Job) -> None:
         with job._lock:
-            if job.status != "queued":
+            if job.status not in ("running", "paused"):  # _take marked it running; stopped since: it stays so
                 return
-            job.status = "running"
         job.touch()
         try:
             trainer = job.make_trainer(job) if job.make_trainer else Trainer(

@@ -159,7 +159,8 @@ class RunStore:
         if not summary_file.exists():
             raise StoreError(f"no finished run {run_id!r}")
         summary = json.loads(summary_file.read_text())
-        if owner is not None and summary.get("owner") not in (None, owner) and not summary.get("shared"):
+        if owner is not None and not (owns(summary, owner) or _shared_by_an_owner(summary)):
+            # a run without an owner (copied in by hand, written by the CLI) is nobody's to share
             raise StoreError(f"no finished run {run_id!r}")
         config = parse_config((path / "config.json").read_text())
         with open(path / "metrics.csv", newline="") as f:
@@ -187,13 +188,13 @@ class RunStore:
 
     def delete(self, run_id: str, owner: str | None = None) -> None:
         run = self.load(run_id, owner=owner)
-        if owner is not None and run.summary.get("owner") != owner:
+        if owner is not None and not owns(run.summary, owner):
             raise StoreError(f"run {run_id!r} is not yours to delete")
         shutil.rmtree(run.path)
 
     def set_shared(self, run_id: str, owner: str, shared: bool = True) -> None:
         run = self.load(run_id, owner=owner)
-        if run.summary.get("owner") != owner:
+        if not owns(run.summary, owner):
             raise StoreError(f"run {run_id!r} is not yours to share")
         atomic_write_text(run.path / "summary.json", json.dumps(dict(run.summary, shared=shared), indent=2))
 
@@ -205,6 +206,18 @@ class RunStore:
             shutil.rmtree(run.path, ignore_errors=True)
             removed.append(run.run_id)
         return removed
+
+
+def owns(summary: dict[str, Any], owner: str) -> bool:
+    """Whether the run with this summary belongs to ``owner`` (compared in constant time)."""
+    run_owner = summary.get("owner")
+    if not isinstance(run_owner, str) or not run_owner or not isinstance(owner, str):
+        return False
+    return secrets.compare_digest(run_owner.encode(), owner.encode())
+
+
+def _shared_by_an_owner(summary: dict[str, Any]) -> bool:
+    return summary.get("shared") is True and isinstance(summary.get("owner"), str) and bool(summary["owner"])
 
 
 def _num(v: str) -> float:

@@ -1,4 +1,8 @@
-"""The sidebar every page shares: the device in use and this session's training job."""
+"""The sidebar every page shares: the device in use, this workspace's jobs, and the workspace itself.
+
+Job states come from the job pool's snapshots, the same ones the pages read, so the sidebar
+and a page agree within one refresh. Slot counts are the whole server's (every learner's).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from functools import lru_cache
 
 import streamlit as st
 
-from bigmodel_core.jobs import ACTIVE
+from bigmodel_core.jobs import ACTIVE, Snapshot
 from bigmodel_core.train import device_label, resolve_device
 from ui import state
 
@@ -16,41 +20,75 @@ def _device() -> str:
     return device_label(resolve_device("auto"))
 
 
-def _status_line(snap) -> str:
+def status_text(snap: Snapshot, progress: bool = True) -> str:
+    """A job's state in a few words; the same words on the sidebar and the pages."""
     if snap.status == "queued":
-        return f"queued, position {snap.queue_position}"
-    if snap.status in ("running", "paused"):
+        return f"queued, position {snap.queue_position}" if snap.queue_position else "queued, starting"
+    if snap.status in ("running", "paused") and progress:
         return f"{snap.status}: {snap.progress:.0%}"
     return snap.status
 
 
-POLL_EVERY = 3.0  # seconds between sidebar refreshes while this session's job is active
+def drawn_key(snap: Snapshot | None) -> tuple:
+    """What the sidebar shows of the Train job; the Train page redraws the sidebar when this changes."""
+    return (snap.job_id, snap.status, snap.queue_position) if snap is not None else (None, None, None)
 
 
-def _job_panel() -> None:
+POLL_EVERY = 3.0  # seconds between sidebar refreshes while one of this workspace's jobs is active
+
+
+def _job_panel(on_train_page: bool) -> None:
     pool = state.get_pool()
-    job_id = st.session_state.get(state.TRAIN_JOB)
-    snap = pool.snapshot(state.owner_id(), job_id) if job_id else None
-    if snap is None:
-        st.caption("No training job in this session.")
-    else:
-        st.markdown(f"**Training job** · {_status_line(snap)}")
-        if snap.status in ("running", "paused"):
+    owner = state.owner_id()
+    job = state.train_job(pool)
+    snap = pool.snapshot(owner, job.job_id) if job is not None else None
+    st.session_state[state.SIDEBAR_JOB] = drawn_key(snap)
+    if snap is not None:
+        # on the Train page the progress is on the page itself (this panel is not polled there)
+        st.markdown(f"**Training job** · {status_text(snap, progress=not on_train_page)}")
+        if snap.status in ("running", "paused") and not on_train_page:
             st.progress(snap.progress)
-    st.caption(f"Server: {pool.running_count} of {pool.max_workers} training slots busy, "
-               f"{pool.queued_count} queued")
+    elif state.interrupted():
+        st.caption("Training job: interrupted by a server restart (see the Train page).")
+    else:
+        st.caption("No training job in this workspace.")
+    others = [pool.snapshot(owner, j.job_id, touch=False) for j in pool.jobs_of(owner)
+              if j.kind != "train" and j.status in ACTIVE]
+    others = [s for s in others if s is not None]
+    if others:
+        counts: dict[str, int] = {}
+        for s in others:
+            counts[s.status] = counts.get(s.status, 0) + 1
+        positions = sorted(s.queue_position for s in others if s.queue_position)
+        st.caption("Compare and fine-tune jobs: " + ", ".join(f"{n} {k}" for k, n in counts.items())
+                   + (f" (queue positions {', '.join(map(str, positions))})" if positions else ""))
+    st.caption(f"All learners on this server: {pool.running_count} of {pool.max_workers} training slots busy, "
+               f"{pool.queued_count} waiting.")
+
+
+def _fresh() -> None:
+    state.start_fresh_workspace()
+    state.notify("Started a fresh workspace in this browser.")
+
+
+def _workspace_box() -> None:
+    with st.popover("Start a fresh workspace", width="stretch"):
+        st.write("This browser leaves its workspace and starts an empty one: its running jobs stop, and its runs, "
+                 "comparison and fine-tunes can no longer be opened from this browser (download what you want "
+                 "to keep first). On a shared computer, do this before you leave.")
+        st.button("Yes, start a fresh workspace", type="primary", key="workspace_fresh", on_click=_fresh)
 
 
 def render(live: bool = True) -> None:
-    """Draw the sidebar. ``live=False`` on a page that shows the job itself (Train): no polling.
+    """Draw the sidebar. ``live=False`` on a page that shows the job itself (Train): no polling there.
 
-    The panel polls only while this session's job is queued, running or paused: every rerun
-    costs the browser and the server CPU that a training on the same machine would use, and a
-    workshop server has one such panel per open tab.
+    The panel polls only while one of this workspace's jobs is queued, running or paused: every
+    rerun costs the browser and the server CPU that a training on the same machine would use, and
+    a workshop server has one such panel per open tab.
     """
-    job_id = st.session_state.get(state.TRAIN_JOB)
-    job = state.get_pool().get(state.owner_id(), job_id) if job_id else None
-    active = job is not None and job.status in ACTIVE
+    pool = state.get_pool()
+    active = any(j.status in ACTIVE for j in pool.jobs_of(state.owner_id()))
     with st.sidebar:
         st.markdown(f"**Device:** {_device()}")
-        st.fragment(_job_panel, run_every=POLL_EVERY if live and active else None)()
+        st.fragment(_job_panel, run_every=POLL_EVERY if live and active else None)(not live)
+        _workspace_box()

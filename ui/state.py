@@ -1,26 +1,41 @@
-"""Session state keys and the process-wide resources every page shares.
+"""Session state keys, the learner's workspace, and the process-wide resources every page shares.
 
-``st.cache_resource`` objects (the job pool, the run store) are shared by all users of
-the server; they are thread-safe and hand out per-owner views only. Everything that
-belongs to one learner (current config, current job id, owner token) lives in
-``st.session_state``.
+``st.cache_resource`` objects (the job pool, the run store, the token issuer) are shared by
+all users of the server; they are thread-safe and hand out per-owner views only.
+
+The owner of jobs and runs is the learner's workspace, not the websocket: the browser keeps
+a signed token in a cookie (ui.workspace), so a reload, a new tab, a lesson link or a share
+link opened in the same browser starts a session in the same workspace. What a page needs to
+find its work again (the current experiment, each model family's design, the comparison, the
+fine-tunes) is saved in the workspace's folder in the run store (bigmodel_core.workspace);
+running jobs live in the job pool and are found again by owner. A browser that refuses the
+cookie gets a workspace per tab, as a session.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
+from typing import Any
 
 import streamlit as st
 
-from bigmodel_core.jobs import JobPool
+from bigmodel_core import workspace as ws
+from bigmodel_core.compare import Comparison
+from bigmodel_core.jobs import ACTIVE, Job, JobPool
 from bigmodel_core.presets import load_preset
-from bigmodel_core.specs import ExperimentConfig
+from bigmodel_core.specs import ConfigError, ExperimentConfig, parse_config
 from bigmodel_core.store import RunStore, default_store, sweep_unfinished
+from ui.workspace import cookie_token, store_token
 
 CONFIG = "config"  # the current ExperimentConfig
-OWNER = "owner"  # unguessable per-session token that owns jobs and runs
+OWNER = "owner"  # the workspace id that owns jobs and runs (derived from the browser's token)
 TRAIN_JOB = "train_job_id"  # the Train page's current job
 NOTICE = "notice"  # one-shot message shown at the top of the next page render
+PENDING = "_workspace_pending"  # (token, nonce) of a token the browser has not confirmed keeping yet
+SAVED_CONFIG = "_workspace_saved_config"  # the config JSON last written to the workspace
+SIDEBAR_JOB = "_sidebar_job"  # (job id, status, queue position) of the Train job as the sidebar drew it
+FINETUNE_KEEP = 64  # fine-tune runs a workspace remembers for the Fine-tune page
 
 
 @st.cache_resource
@@ -35,22 +50,160 @@ def get_pool() -> JobPool:
     return JobPool(store=get_store())
 
 
+@st.cache_resource
+def get_issuer() -> ws.TokenIssuer:
+    return ws.TokenIssuer(get_store().root)
+
+
+# --- the workspace ------------------------------------------------------------------------------
+def _new_workspace() -> str:
+    try:
+        token = get_issuer().issue()
+    except OSError:  # the store root is not writable: no lasting workspace, one per tab
+        return "tab-" + secrets.token_urlsafe(16)
+    st.session_state[PENDING] = (token, secrets.token_hex(8))
+    return ws.workspace_id(token)
+
+
 def owner_id() -> str:
+    """This browser's workspace id: from its cookie, or a fresh workspace (garbled, forged, foreign,
+    oversized or no token). The token itself stays in the cookie and in this session only."""
     if OWNER not in st.session_state:
-        st.session_state[OWNER] = secrets.token_urlsafe(16)
+        try:
+            owner = get_issuer().verify(cookie_token())
+        except OSError:
+            owner = None
+        st.session_state[OWNER] = owner or _new_workspace()
     return st.session_state[OWNER]
 
 
+def sync_cookie() -> None:
+    """Hand a newly issued token to the browser (once per token); say once if the browser refused it."""
+    pending = st.session_state.get(PENDING)
+    if pending is None:
+        return
+    token, nonce = pending
+    with st.sidebar:
+        stored = store_token(token, nonce)
+    if stored is None:
+        return
+    st.session_state.pop(PENDING, None)
+    if not stored:
+        notify("This browser does not keep cookies, so this tab has a workspace of its own: a reload or a new tab "
+               "starts an empty one. Download the runs you want to keep.", "warning")
+
+
+def start_fresh_workspace() -> None:
+    """Leave the current workspace in this browser: stop its jobs and start an empty one."""
+    pool, owner = get_pool(), owner_id()
+    for job in pool.jobs_of(owner):
+        if job.status in ACTIVE:
+            job.stop()
+    st.session_state.clear()
+    st.session_state[OWNER] = _new_workspace()
+
+
+def recall(name: str) -> Any:
+    """An entry saved in this workspace (None if there is none)."""
+    return ws.read_state(get_store().root, owner_id()).get(name)
+
+
+def remember(**entries: Any) -> None:
+    try:
+        ws.update_state(get_store().root, owner_id(), **entries)
+    except (OSError, ValueError):
+        pass  # a full or read-only disk costs the workspace its memory, never the page
+
+
+# --- the current experiment and each family's design ---------------------------------------------
 def get_config() -> ExperimentConfig:
     if CONFIG not in st.session_state:
-        st.session_state[CONFIG] = load_preset("quickstart_cnn")
+        cfg = None
+        saved = recall("config")
+        if saved is not None:
+            try:
+                cfg = parse_config(saved)
+            except ConfigError:
+                cfg = None  # saved by an older version with other rules: start from the preset
+        st.session_state[CONFIG] = cfg or load_preset("quickstart_cnn")
+        st.session_state[SAVED_CONFIG] = st.session_state[CONFIG].to_json()
     return st.session_state[CONFIG]
 
 
 def set_config(cfg: ExperimentConfig) -> None:
     st.session_state[CONFIG] = cfg
+    text = cfg.to_json()
+    if st.session_state.get(SAVED_CONFIG) != text:
+        st.session_state[SAVED_CONFIG] = text
+        designs = recall("designs")
+        designs = dict(designs) if isinstance(designs, dict) else {}
+        designs[cfg.model.family] = cfg.to_dict()["model"]
+        remember(config=cfg.to_dict(), designs=designs)
 
 
+def design_of(family: str) -> dict[str, Any] | None:
+    """The model this workspace last had for ``family`` (so switching families keeps each design)."""
+    designs = recall("designs")
+    model = designs.get(family) if isinstance(designs, dict) else None
+    return model if isinstance(model, dict) and model.get("family") == family else None
+
+
+# --- jobs -----------------------------------------------------------------------------------------
+def train_job(pool: JobPool | None = None) -> Job | None:
+    """The workspace's current Train job: the newest one it started, in any tab (None if none)."""
+    pool = pool or get_pool()
+    jobs = pool.jobs_of_kind(owner_id(), "train")
+    job = jobs[-1] if jobs else None
+    if job is not None:
+        st.session_state[TRAIN_JOB] = job.job_id
+    return job
+
+
+def interrupted() -> list[dict[str, str]]:
+    return ws.interrupted_jobs(get_store().root, owner_id())
+
+
+def dismiss_interrupted() -> None:
+    ws.dismiss_interrupted(get_store().root, owner_id())
+
+
+# --- the comparison and the fine-tunes a page shows ------------------------------------------------
+def save_comparison(comp: Comparison | None) -> None:
+    if comp is None:
+        remember(compare=None)
+        return
+    remember(compare={"comparison": json.loads(comp.to_json()), "jobs": [r.job_id for r in comp.runs],
+                      "statuses": [r.status for r in comp.runs]})
+
+
+def load_comparison() -> Comparison | None:
+    rec = recall("compare")
+    if not isinstance(rec, dict):
+        return None
+    try:
+        comp = Comparison.from_dict(rec.get("comparison"))
+    except (ConfigError, TypeError, ValueError):
+        return None
+    jobs, statuses = rec.get("jobs") or [], rec.get("statuses") or []
+    for run, job_id, status in zip(comp.runs, jobs, statuses):
+        if isinstance(job_id, str):
+            run.job_id = job_id
+            if status in ACTIVE:
+                run.status = "queued"  # the next refresh reads the job from the pool, or reports it lost
+    return comp
+
+
+def save_finetunes(runs: list[dict]) -> None:
+    remember(finetune=runs[-FINETUNE_KEEP:])
+
+
+def load_finetunes() -> list[dict]:
+    runs = recall("finetune")
+    return [r for r in runs if isinstance(r, dict) and isinstance(r.get("job_id"), str)] \
+        if isinstance(runs, list) else []
+
+
+# --- notices ---------------------------------------------------------------------------------------
 def notify(message: str, kind: str = "success") -> None:
     """Show ``message`` once, at the top of the next render (survives st.rerun)."""
     st.session_state[NOTICE] = (kind, message)
