@@ -24,15 +24,12 @@ import math
 import os
 import re
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    from tests.e2e.helpers import (
+from tests.e2e.helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
     click_button,

@@ -1,6 +1,6 @@
 """Memory benchmark: does a long-lived server grow with every training?
 
-Run: ``python bench/bench_memory.py [--runs 3] [--epochs 1] [--limit-mb 50]``. In one
+Run: ``python -m bench.bench_memory [--runs 3] [--epochs 1] [--limit-mb 50]``. In one
 process it does what the server does for one session pressing Train again and again:
 submit quickstart_cnn to the same :class:`JobPool` (with the Train page's probe hook and a
 run store), wait for it to finish, and read this process's resident memory (VmRSS) after
@@ -17,7 +17,7 @@ more), until the pool has released their Trainers. The check then is the peak ag
 first training plus ``--limit-mb``.
 
 glibc gives threads their own malloc arenas, which can show as a one-off step of about 60 MB
-after a few trainings; ``MALLOC_ARENA_MAX=2 python bench/bench_memory.py`` measures the
+after a few trainings; ``MALLOC_ARENA_MAX=2 python -m bench.bench_memory`` measures the
 setting docs/deploy.md recommends for servers.
 """
 
@@ -27,14 +27,9 @@ import argparse
 import gc
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 def rss_mb() -> float:
