@@ -7,10 +7,11 @@ import json
 import pandas as pd
 import streamlit as st
 
+from bigmodel_core.config.presets import load_preset, preset_descriptions, preset_names
+from bigmodel_core.config.specs import FAMILIES, ConfigError, parse_config, parse_config_here
 from bigmodel_core.data import dataset_info
-from bigmodel_core.models import SpecError, summarize
-from bigmodel_core.presets import load_preset, preset_descriptions, preset_names
-from bigmodel_core.specs import FAMILIES, ConfigError, parse_config, parse_config_here
+from bigmodel_core.nn.models import summarize
+from bigmodel_core.nn.shapes import SpecError, check_batches
 from ui import state, widgets
 from ui.figures.training import PNG_CONFIG, architecture_figure
 from ui.lesson_hooks import advanced_hidden, lesson_banner
@@ -178,6 +179,7 @@ state.set_config(new_cfg)
 error: SpecError | None = None
 try:
     rows = summarize(new_cfg.model, info)
+    check_batches(new_cfg, rows)
 except SpecError as exc:
     error = exc
     rows = []

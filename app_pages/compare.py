@@ -2,7 +2,7 @@
 
 The page only reads widgets and draws: planning, fairness (shared initial weights, the
 same batches), running through the shared job pool and the tables live in
-``bigmodel_core.compare``. ``?view=shot`` (or the toggle) shows a layout without controls
+``bigmodel_core.experiments.compare``. ``?view=shot`` (or the toggle) shows a layout without controls
 that fits the comparison on one screen, for slides and the README.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bigmodel_core import compare as cmp
-from bigmodel_core.presets import load_preset, preset_names
-from bigmodel_core.specs import OPTIMIZERS, ConfigError, ExperimentConfig
+from bigmodel_core.config.presets import load_preset, preset_names
+from bigmodel_core.config.specs import OPTIMIZERS, ConfigError, ExperimentConfig
+from bigmodel_core.experiments import compare as cmp
 from ui import state
 from ui.figures.compare import PNG_CONFIG, Series, bars_figure, batch_loss_figure, curves_figure
 from ui.lesson_hooks import lesson_banner

@@ -1,6 +1,6 @@
 """Concepts: the textbook's formulas, computed live next to the numbers they produce.
 
-Every number shown comes from bigmodel_core.concepts and is checked here against
+Every number shown comes from bigmodel_core.inspect.concepts and is checked here against
 PyTorch's own function (F.conv2d, F.max_pool2d, F.avg_pool2d, nn.LSTMCell, nn.GRUCell,
 torch.optim); the page prints the difference.
 """
@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from bigmodel_core import concepts as C
+from bigmodel_core.inspect import concepts as C
 from ui import state
 from ui.figures.concepts import (
     conv_figure,

@@ -1,7 +1,7 @@
 """Fine-tune: start from pretrained weights, choose what trains and how many labels, compare with scratch.
 
 The page reads widgets and draws; cards, strategies, budgets, uploads and jobs live in
-``bigmodel_core.finetune``. Runs go through the shared job pool like the Compare page's, and
+``bigmodel_core.experiments.finetune``. Runs go through the shared job pool like the Compare page's, and
 follow its fairness rules: at one budget and seed every strategy sees the same labelled
 examples in the same order for the same number of steps, from the same new-head init.
 """
@@ -14,12 +14,12 @@ import secrets
 import pandas as pd
 import streamlit as st
 
-from bigmodel_core import finetune as ft
+from bigmodel_core.config.specs import ConfigError, ExperimentConfig, parse_config
 from bigmodel_core.data import DATASET_NAMES, dataset_info
-from bigmodel_core.jobs import ACTIVE
+from bigmodel_core.experiments import finetune as ft
 from bigmodel_core.limits import current_limits
-from bigmodel_core.models import build_model
-from bigmodel_core.specs import ConfigError, ExperimentConfig, parse_config
+from bigmodel_core.nn.models import build_model
+from bigmodel_core.training.jobs import ACTIVE
 from ui import state
 from ui.figures.compare import Series, curves_figure
 from ui.figures.finetune import PNG_CONFIG, BudgetPoint, before_after_figure, budget_figure, trainable_figure

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from bigmodel_core.config.presets import load_preset, preset_descriptions, preset_names
 from bigmodel_core.data import DATASET_NAMES, dataset_info
-from bigmodel_core.presets import load_preset, preset_descriptions, preset_names
 from ui import state
 
 state.show_notice()
@@ -21,7 +21,7 @@ c1, c2, c3 = st.columns(3)
 c1.page_link("app_pages/build.py", label="**1. Build** a model", icon=":material/construction:")
 c2.page_link("app_pages/train.py", label="**2. Train** it live", icon=":material/monitoring:")
 try:
-    from bigmodel_core.lessons import list_lessons
+    from bigmodel_core.config.lessons import list_lessons
 except ModuleNotFoundError:
     list_lessons = None
 if list_lessons is not None:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from bigmodel_core.lessons import LessonError, list_lessons
+from bigmodel_core.config.lessons import LessonError, list_lessons
 from ui import lesson as lesson_ui
 from ui import state
 

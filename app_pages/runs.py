@@ -7,9 +7,9 @@ import json
 import pandas as pd
 import streamlit as st
 
-from bigmodel_core import compare as cmp
 from bigmodel_core.data import dataset_info
-from bigmodel_core.store import StoredRun, StoreError, owns, public_summary, zip_run
+from bigmodel_core.experiments import compare as cmp
+from bigmodel_core.training.store import StoredRun, StoreError, owns, public_summary, zip_run
 from ui import state, widgets
 from ui.figures.compare import PNG_CONFIG, Series, curves_figure
 from ui.literal import md

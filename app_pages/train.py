@@ -7,14 +7,14 @@ import time
 import pandas as pd
 import streamlit as st
 
-from bigmodel_core import probes
-from bigmodel_core.compare import describe_base, differing_fields
+from bigmodel_core.config.specs import ConfigError, parse_config
 from bigmodel_core.data import build_dataset, dataset_info
-from bigmodel_core.jobs import ACTIVE, Job
-from bigmodel_core.models import SpecError, infer_layers
-from bigmodel_core.specs import ConfigError, parse_config
-from bigmodel_core.store import save_weights_bytes
-from bigmodel_core.train import load_data
+from bigmodel_core.experiments.compare import describe_base, differing_fields
+from bigmodel_core.inspect import probes
+from bigmodel_core.nn.shapes import SpecError, check_design
+from bigmodel_core.training.jobs import ACTIVE, Job
+from bigmodel_core.training.store import save_weights_bytes
+from bigmodel_core.training.trainer import load_data
 from ui import sidebar, state, widgets
 from ui.figures.training import PNG_CONFIG, image_gallery, loss_figure, metric_figure, sequence_gallery
 from ui.inspect import render_inspect
@@ -99,7 +99,7 @@ state.set_config(cfg)
 load_data(cfg)  # build (and cache) the dataset now, not after the click on Train
 design_error = None
 try:
-    infer_layers(cfg.model, info)
+    check_design(cfg, info)
 except SpecError as exc:
     design_error = str(exc)
 

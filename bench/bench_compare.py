@@ -19,10 +19,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from bigmodel_core import compare as cmp
-from bigmodel_core.jobs import JobPool
-from bigmodel_core.presets import load_preset
-from bigmodel_core.train import load_data
+from bigmodel_core.config.presets import load_preset
+from bigmodel_core.experiments import compare as cmp
+from bigmodel_core.training.jobs import JobPool
+from bigmodel_core.training.trainer import load_data
 
 OPTIMIZERS = [("sgd", 0.05), ("momentum", 0.01), ("rmsprop", 0.001), ("adam", 0.001)]
 

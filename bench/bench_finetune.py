@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from bigmodel_core.finetune import (
+from bigmodel_core.experiments.finetune import (
     PRETRAINED_DIR,
     RECIPES,
     FinetuneTrainer,

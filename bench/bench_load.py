@@ -326,9 +326,9 @@ def headless_wall_s() -> float:
     count the server gives one job: the reference for how much the serving slowed training down."""
     import torch
 
+    from bigmodel_core.config.presets import load_preset
     from bigmodel_core.limits import current_limits
-    from bigmodel_core.presets import load_preset
-    from bigmodel_core.train import Trainer
+    from bigmodel_core.training.trainer import Trainer
 
     torch.set_num_threads(current_limits().threads_per_job)
     cfg = load_preset("quickstart_cnn").with_changes({"training.epochs": 1})

@@ -50,13 +50,13 @@ def main() -> int:
     if args.sessions:
         return sessions(args)
 
-    from bigmodel_core.jobs import Job, JobPool
-    from bigmodel_core.presets import load_preset
-    from bigmodel_core.store import RunStore
+    from bigmodel_core.config.presets import load_preset
+    from bigmodel_core.training.jobs import Job, JobPool
+    from bigmodel_core.training.store import RunStore
 
     hooks = []
     try:
-        from bigmodel_core.probes import epoch_hook
+        from bigmodel_core.inspect.probes import epoch_hook
     except ModuleNotFoundError:
         pass
     else:
@@ -99,13 +99,13 @@ def main() -> int:
 def sessions(args: argparse.Namespace) -> int:
     import threading
 
-    from bigmodel_core.jobs import FINISHED, RELEASE_AFTER, Job, JobPool
-    from bigmodel_core.presets import load_preset
-    from bigmodel_core.store import RunStore
+    from bigmodel_core.config.presets import load_preset
+    from bigmodel_core.training.jobs import FINISHED, RELEASE_AFTER, Job, JobPool
+    from bigmodel_core.training.store import RunStore
 
     hooks = []
     try:
-        from bigmodel_core.probes import epoch_hook
+        from bigmodel_core.inspect.probes import epoch_hook
     except ModuleNotFoundError:
         pass
     else:

@@ -17,11 +17,11 @@ import time
 
 import torch
 
-from bigmodel_core import probes
-from bigmodel_core.jobs import Job
-from bigmodel_core.models import build_model
-from bigmodel_core.presets import load_preset
-from bigmodel_core.train import EpochEnd, Trainer, load_data
+from bigmodel_core.config.presets import load_preset
+from bigmodel_core.inspect import probes
+from bigmodel_core.nn.models import build_model
+from bigmodel_core.training.jobs import Job
+from bigmodel_core.training.trainer import EpochEnd, Trainer, load_data
 
 
 def epoch_timer(trainer: Trainer, job: Job | None):

@@ -12,12 +12,13 @@ import sys
 import time
 from typing import Callable
 
-from .data import DATASET_NAMES, DatasetError, dataset_info
-from .models import SpecError, summarize
-from .presets import load_config_arg, preset_descriptions, preset_names
-from .safejson import number_arg
-from .specs import ConfigError, ExperimentConfig, parse_config_here
-from .store import StoreError, check_out_dir
+from bigmodel_core.config.presets import load_config_arg, preset_descriptions, preset_names
+from bigmodel_core.config.specs import ConfigError, ExperimentConfig, parse_config_here
+from bigmodel_core.data import DATASET_NAMES, DatasetError, dataset_info
+from bigmodel_core.nn.models import summarize
+from bigmodel_core.nn.shapes import SpecError, check_design
+from bigmodel_core.safejson import number_arg
+from bigmodel_core.training.store import StoreError, check_out_dir
 
 
 class UsageError(Exception):
@@ -56,12 +57,9 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    from .models import infer_layers
-
-    info = dataset_info(cfg.data.name, image_size=cfg.data.image_size, seq_len=cfg.data.seq_len)
-    infer_layers(cfg.model, info)
+    check_design(cfg)
     if args.schema:
-        from .specs import json_schema
+        from bigmodel_core.config.specs import json_schema
 
         print(json.dumps(json_schema(), indent=2))
     else:
@@ -88,7 +86,7 @@ def _bar(done: int, total: int, width: int = 28) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .runner import train_and_save
+    from bigmodel_core.training.runner import train_and_save
 
     cfg = _config(args)
     out = check_out_dir(args.out, args.overwrite)  # before training: a bad folder fails in a second, not after
@@ -97,7 +95,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     def on_event(ev: object) -> None:
         nonlocal last_print
-        from .train import BatchEnd, EpochEnd
+        from bigmodel_core.training.trainer import BatchEnd, EpochEnd
 
         if isinstance(ev, BatchEnd):
             now = time.perf_counter()
@@ -122,7 +120,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_bench
+    from bigmodel_core.training.bench import run_bench
 
     result = run_bench(args.presets or ["quickstart_cnn", "textbook_lstm"], seconds=args.seconds)
     if args.json:
@@ -171,7 +169,7 @@ COMMANDS: list[Command] = [_add_core]
 
 def _extra_commands() -> list[Command]:
     extra: list[Command] = []
-    for mod_name in ("compare", "finetune", "export"):
+    for mod_name in ("experiments.compare", "experiments.finetune", "export"):
         try:
             mod = __import__(f"bigmodel_core.{mod_name}", fromlist=["add_cli"])
         except ModuleNotFoundError as exc:

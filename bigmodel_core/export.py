@@ -28,12 +28,12 @@ from pathlib import Path
 from textwrap import dedent, indent
 from types import ModuleType
 
-from .data import FONT_DIR, augment, dataset_info, glyphs, real_digits, seeding, sequences, shapes, warps
-from .models import _padding, infer_layers
-from .nn import seeded_dropout
-from .presets import load_config_arg
-from .specs import CNNSpec, ExperimentConfig, RNNSpec
-from .training import plain_loop
+from bigmodel_core.config.presets import load_config_arg
+from bigmodel_core.config.specs import CNNSpec, ExperimentConfig, RNNSpec
+from bigmodel_core.data import FONT_DIR, augment, dataset_info, glyphs, real_digits, seeding, sequences, shapes, warps
+from bigmodel_core.nn import seeded_dropout
+from bigmodel_core.nn.shapes import _padding, infer_layers
+from bigmodel_core.training import plain_loop
 
 __all__ = ["export_script", "add_cli", "COPIED_MODULES"]
 

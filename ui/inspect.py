@@ -5,7 +5,7 @@ the Train page's ``Job`` (what app_pages/train.py passes), a job ``Snapshot`` (t
 trainer too, or it is looked up in the job pool), or a ``StoredRun`` from the run store.
 
 While the job trains, the area shows the probes the job's epoch hook
-(``bigmodel_core.probes.epoch_hook``) stored after the last epoch; the Train page redraws it
+(``bigmodel_core.inspect.probes.epoch_hook``) stored after the last epoch; the Train page redraws it
 when new epochs land, at most every 30 s. Choosing another input computes the probes for it
 at once, on a copy of the current weights, and asks the hook to follow that input from the
 next epoch on.
@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from bigmodel_core import probes
 from bigmodel_core.data import Dataset
-from bigmodel_core.jobs import ACTIVE, Job, Snapshot
-from bigmodel_core.store import StoredRun
-from bigmodel_core.train import Trainer, load_data
+from bigmodel_core.inspect import probes
+from bigmodel_core.training.jobs import ACTIVE, Job, Snapshot
+from bigmodel_core.training.store import StoredRun
+from bigmodel_core.training.trainer import Trainer, load_data
 from ui.figures import probes as figs
 
 CACHE = "inspect_cache"  # session key: (cache key, ProbeResult) of the last on-demand computation

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bigmodel_core.lessons import Lesson, LessonError, load_lesson
-from bigmodel_core.specs import ConfigError
+from bigmodel_core.config.lessons import Lesson, LessonError, load_lesson
+from bigmodel_core.config.specs import ConfigError
 from ui import state, widgets
 from ui.literal import md
 

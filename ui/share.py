@@ -6,7 +6,7 @@ from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
 
-from bigmodel_core.specs import ExperimentConfig
+from bigmodel_core.config.specs import ExperimentConfig
 from ui.urlcodec import config_to_query
 
 

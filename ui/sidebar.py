@@ -10,8 +10,8 @@ from functools import lru_cache
 
 import streamlit as st
 
-from bigmodel_core.jobs import ACTIVE, Snapshot
-from bigmodel_core.train import device_label, resolve_device
+from bigmodel_core.training.jobs import ACTIVE, Snapshot
+from bigmodel_core.training.trainer import device_label, resolve_device
 from ui import state
 
 

@@ -7,7 +7,7 @@ The owner of jobs and runs is the learner's workspace, not the websocket: the br
 a signed token in a cookie (ui.workspace), so a reload, a new tab, a lesson link or a share
 link opened in the same browser starts a session in the same workspace. What a page needs to
 find its work again (the current experiment, each model family's design, the comparison, the
-fine-tunes) is saved in the workspace's folder in the run store (bigmodel_core.workspace);
+fine-tunes) is saved in the workspace's folder in the run store (bigmodel_core.training.workspace);
 running jobs live in the job pool and are found again by owner. A browser that refuses the
 cookie gets a workspace per tab, as a session.
 """
@@ -20,12 +20,12 @@ from typing import Any
 
 import streamlit as st
 
-from bigmodel_core import workspace as ws
-from bigmodel_core.compare import Comparison
-from bigmodel_core.jobs import ACTIVE, Job, JobPool
-from bigmodel_core.presets import load_preset
-from bigmodel_core.specs import ConfigError, ExperimentConfig, parse_config
-from bigmodel_core.store import RunStore, default_store, sweep_unfinished
+from bigmodel_core.config.presets import load_preset
+from bigmodel_core.config.specs import ConfigError, ExperimentConfig, parse_config
+from bigmodel_core.experiments.compare import Comparison
+from bigmodel_core.training import workspace as ws
+from bigmodel_core.training.jobs import ACTIVE, Job, JobPool
+from bigmodel_core.training.store import RunStore, default_store, sweep_unfinished
 from ui.workspace import cookie_token, store_token
 
 CONFIG = "config"  # the current ExperimentConfig

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
+from bigmodel_core.config.presets import load_preset, preset_names
+from bigmodel_core.config.specs import ConfigError, ExperimentConfig, device_problem, parse_config, set_path
 from bigmodel_core.limits import current_limits
-from bigmodel_core.presets import load_preset, preset_names
 from bigmodel_core.safejson import JSONInputError, loads
-from bigmodel_core.specs import ConfigError, ExperimentConfig, device_problem, parse_config, set_path
 
 DEFAULT_PRESET = "quickstart_cnn"
 RESERVED = {"preset", "lesson", "view", "run", "embed"}

@@ -11,8 +11,8 @@ from typing import Any
 
 import streamlit as st
 
+from bigmodel_core.config.specs import ACTIVATIONS, OPTIMIZERS, SCHEDULES
 from bigmodel_core.data import DATASET_NAMES, dataset_info
-from bigmodel_core.specs import ACTIVATIONS, OPTIMIZERS, SCHEDULES
 
 REV = "build_rev"
 PADDINGS = ["same", "valid", "0", "1", "2", "3"]

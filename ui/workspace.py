@@ -12,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 import streamlit.components.v1 as components
 
-from bigmodel_core.workspace import COOKIE_MAX_AGE
+from bigmodel_core.training.workspace import COOKIE_MAX_AGE
 
 COOKIE = "bigmodel_workspace"
 FOLDER = Path(__file__).with_name("workspace")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from bigmodel_core.presets import load_preset
+from bigmodel_core.config.presets import load_preset
 
 ROOT = Path(__file__).resolve().parents[2]
 

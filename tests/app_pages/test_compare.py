@@ -8,8 +8,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from bigmodel_core import compare as cmp
-from bigmodel_core.specs import parse_config
+from bigmodel_core.config.specs import parse_config
+from bigmodel_core.experiments import compare as cmp
 
 ROOT = Path(__file__).resolve().parents[2]
 

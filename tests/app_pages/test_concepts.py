@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
-from bigmodel_core import concepts as C
+from bigmodel_core.inspect import concepts as C
 
 ROOT = Path(__file__).resolve().parents[2]
 

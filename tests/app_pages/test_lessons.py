@@ -6,8 +6,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from bigmodel_core.lessons import list_lessons, load_lesson
-from bigmodel_core.presets import load_preset
+from bigmodel_core.config.lessons import list_lessons, load_lesson
+from bigmodel_core.config.presets import load_preset
 
 ROOT = Path(__file__).resolve().parents[2]
 

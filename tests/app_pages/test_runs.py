@@ -7,8 +7,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from bigmodel_core.specs import parse_config
-from bigmodel_core.store import default_store
+from bigmodel_core.config.specs import parse_config
+from bigmodel_core.training.store import default_store
 
 ROOT = Path(__file__).resolve().parents[2]
 

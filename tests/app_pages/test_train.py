@@ -5,7 +5,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from bigmodel_core.presets import load_preset
+from bigmodel_core.config.presets import load_preset
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,7 +113,7 @@ def test_stop_draws_the_stopped_run_with_its_results_in_one_pass():
 
 
 def test_a_queued_job_shows_its_position_and_counts_as_watched():
-    from bigmodel_core.jobs import Job
+    from bigmodel_core.training.jobs import Job
     from ui.state import get_pool
 
     pool = get_pool()

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from bigmodel_core.jobs import Job
-from bigmodel_core.presets import load_preset
-from bigmodel_core.workspace import workspace_id
+from bigmodel_core.config.presets import load_preset
+from bigmodel_core.training.jobs import Job
+from bigmodel_core.training.workspace import workspace_id
 from tests.app_pages.test_compare import compare_app, finished_comparison
 from tests.app_pages.test_compare import tiny as tiny_compare
 
@@ -121,7 +121,7 @@ def test_train_results_are_labelled_with_their_run_and_say_what_differs_from_the
     assert any("the current experiment" in c.value and c.value.startswith("Of the job") for c in at.caption)
     # the learner moves on to an LSTM: the CNN's numbers stay, labelled as the CNN run's, with what differs
     lstm = load_preset("quickstart_cnn").with_changes({})
-    from bigmodel_core.specs import parse_config
+    from bigmodel_core.config.specs import parse_config
 
     lstm = parse_config({**tiny().to_dict(), "model": {"family": "lstm", "hidden": 16},
                          "data": {"name": "sequential_digits", "train_size": 256, "val_size": 64}})

@@ -9,13 +9,13 @@ import time
 import pytest
 import torch
 
-from bigmodel_core import compare as cmp
 from bigmodel_core.cli import main
-from bigmodel_core.jobs import JobPool
-from bigmodel_core.models import build_model
-from bigmodel_core.specs import ConfigError, parse_config
-from bigmodel_core.store import RunStore
-from bigmodel_core.train import load_data
+from bigmodel_core.config.specs import ConfigError, parse_config
+from bigmodel_core.experiments import compare as cmp
+from bigmodel_core.nn.models import build_model
+from bigmodel_core.training.jobs import JobPool
+from bigmodel_core.training.store import RunStore
+from bigmodel_core.training.trainer import load_data
 
 
 def tiny(**changes):

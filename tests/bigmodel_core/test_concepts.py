@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bigmodel_core import concepts as C
+from bigmodel_core.inspect import concepts as C
 
 RNG = np.random.default_rng(0)
 IMAGE = RNG.random((9, 11))

@@ -19,11 +19,11 @@ import pytest
 import torch
 
 from bigmodel_core import cli
+from bigmodel_core.config.presets import load_preset, preset_names
+from bigmodel_core.config.specs import parse_config
 from bigmodel_core.data import DATASET_NAMES, build_dataset
 from bigmodel_core.export import export_script
-from bigmodel_core.presets import load_preset, preset_names
-from bigmodel_core.specs import parse_config
-from bigmodel_core.train import Trainer
+from bigmodel_core.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = {"epochs": 1, "train_size": 96, "val_size": 48}

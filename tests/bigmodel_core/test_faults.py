@@ -16,16 +16,16 @@ import textwrap
 import time
 from pathlib import Path
 
-from bigmodel_core.jobs import Job, JobPool
-from bigmodel_core.specs import parse_config
-from bigmodel_core.store import RunStore
+from bigmodel_core.config.specs import parse_config
+from bigmodel_core.training.jobs import Job, JobPool
+from bigmodel_core.training.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
 WRITER = textwrap.dedent("""
     import sys, torch
-    from bigmodel_core.specs import ExperimentConfig
-    from bigmodel_core.store import RunStore
+    from bigmodel_core.config.specs import ExperimentConfig
+    from bigmodel_core.training.store import RunStore
     store = RunStore(sys.argv[1])
     cfg = ExperimentConfig()
     # a few MB of weights so that a save takes long enough to be killed in the middle of it
@@ -100,7 +100,7 @@ def test_sigkill_while_saving_leaves_only_complete_runs(tmp_path):
 
 
 def test_pool_job_whose_save_hits_a_full_disk_completes_and_says_why(tmp_path, monkeypatch):
-    import bigmodel_core.store as store_mod
+    import bigmodel_core.training.store as store_mod
 
     pool = JobPool(max_workers=1, store=RunStore(tmp_path / "runs"), threads_per_job=1, watchdog_interval=0.1)
     real = store_mod.os.replace
@@ -144,7 +144,7 @@ def test_pool_job_with_an_unwritable_store_completes_and_says_why(tmp_path):
 
 
 def test_pool_job_with_a_read_only_store_completes_and_says_why(tmp_path, monkeypatch):
-    import bigmodel_core.store as store_mod
+    import bigmodel_core.training.store as store_mod
 
     def read_only(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
@@ -161,7 +161,7 @@ def test_pool_job_with_a_read_only_store_completes_and_says_why(tmp_path, monkey
 
 
 def test_a_stopped_job_whose_save_fails_keeps_its_stop_reason(tmp_path, monkeypatch):
-    import bigmodel_core.store as store_mod
+    import bigmodel_core.training.store as store_mod
 
     def full(src, dst):
         raise OSError(28, "No space left on device")

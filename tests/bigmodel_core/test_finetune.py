@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from bigmodel_core import cli
+from bigmodel_core.config.specs import parse_config
 from bigmodel_core.data import build_dataset
-from bigmodel_core.finetune import (
+from bigmodel_core.experiments.finetune import (
     PRETRAINED_DIR,
     RECIPES,
     FinetuneError,
@@ -34,10 +35,9 @@ from bigmodel_core.finetune import (
     suggested_target,
 )
 from bigmodel_core.limits import current_limits
-from bigmodel_core.models import build_model
-from bigmodel_core.specs import parse_config
-from bigmodel_core.store import save_weights_bytes
-from bigmodel_core.train import BatchEnd, Callback
+from bigmodel_core.nn.models import build_model
+from bigmodel_core.training.store import save_weights_bytes
+from bigmodel_core.training.trainer import BatchEnd, Callback
 
 CNN = {"family": "cnn", "conv": [{"channels": 4, "batchnorm": True}, {"channels": 8, "batchnorm": True}],
        "dense": [{"units": 16}]}

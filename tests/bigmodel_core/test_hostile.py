@@ -16,13 +16,14 @@ import pytest
 import torch
 
 from bigmodel_core.cli import main as cli_main
+from bigmodel_core.config.specs import MAX_SHOWN_PROBLEMS, ConfigError, ExperimentConfig, parse_config
 from bigmodel_core.data import dataset_info
-from bigmodel_core.jobs import Job, JobPool
 from bigmodel_core.limits import Limits, current_limits
-from bigmodel_core.models import SpecError, build_model, infer_layers
-from bigmodel_core.specs import MAX_SHOWN_PROBLEMS, ConfigError, ExperimentConfig, parse_config
-from bigmodel_core.store import RunStore
-from bigmodel_core.train import Trainer
+from bigmodel_core.nn.models import build_model
+from bigmodel_core.nn.shapes import SpecError, check_design, infer_layers
+from bigmodel_core.training.jobs import Job, JobPool
+from bigmodel_core.training.store import RunStore
+from bigmodel_core.training.trainer import Trainer
 
 
 def base() -> dict:
@@ -188,13 +189,24 @@ def test_batchnorm_on_a_1x1_map_with_a_batch_of_one_is_refused_up_front(untouche
          "model": {"family": "cnn", "conv": [{"channels": 2, "kernel": 8, "padding": "valid", "batchnorm": True,
                                               "pool": "none"}], "dense": []},
          "training": {"epochs": 1, "batch_size": 32, "device": "cpu"}}
-    msg = refused(d)  # 33 = 32 + a last batch of 1, and batch norm cannot normalise one value
+    def design_refused(raw) -> str:
+        # a shape rule of the design, checked where a design meets its data: Build, validate, the Trainer
+        cfg = parse_config(raw)
+        with pytest.raises(SpecError) as exc:
+            check_design(cfg)
+        with pytest.raises(SpecError) as at_start:
+            Trainer(cfg)
+        assert str(at_start.value) == str(exc.value)
+        return str(exc.value)
+
+    msg = design_refused(d)  # 33 = 32 + a last batch of 1, and batch norm cannot normalise one value
     assert "model.conv[0]" in msg and "batch_size" in msg and "1x1" in msg
     d["training"]["batch_size"] = 1
-    assert "batch of 1" in refused(d)
+    assert "batch of 1" in design_refused(d)
     d["training"]["batch_size"] = 16  # 33 = 16 + 16 + 1
-    assert refused(d)
+    assert design_refused(d)
     d["training"]["batch_size"] = 11  # 33 = 3 x 11: fine, and it trains
+    check_design(parse_config(d))
     result = Trainer(parse_config(d)).fit()
     assert result.status == "completed"
     d["model"]["conv"][0]["batchnorm"] = False  # without batch norm a batch of one trains fine
@@ -312,10 +324,10 @@ def test_max_config_bytes(monkeypatch):
 
 
 def test_max_upload_bytes_for_weights_and_comparison_files(monkeypatch):
-    from bigmodel_core.compare import Comparison
-    from bigmodel_core.store import save_weights_bytes
+    from bigmodel_core.experiments.compare import Comparison
+    from bigmodel_core.training.store import save_weights_bytes
 
-    finetune = pytest.importorskip("bigmodel_core.finetune")
+    finetune = pytest.importorskip("bigmodel_core.experiments.finetune")
     UploadError, read_safetensors = finetune.UploadError, finetune.read_safetensors
 
     data = save_weights_bytes({"w": torch.zeros(100)})
@@ -383,7 +395,7 @@ def test_idle_stop_seconds_from_env(tmp_path, monkeypatch):
 
 
 def test_a_session_training_again_and_again_does_not_pin_every_old_trainer(tmp_path):
-    from bigmodel_core.jobs import KEEP_TRAINERS
+    from bigmodel_core.training.jobs import KEEP_TRAINERS
 
     pool = JobPool(max_workers=1, store=RunStore(tmp_path), threads_per_job=1, watchdog_interval=0.1)
     try:

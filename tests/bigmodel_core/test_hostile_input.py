@@ -19,18 +19,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bigmodel_core.cli import main
-from bigmodel_core.compare import Comparison, overfitting_lesson
-from bigmodel_core.finetune import (
+from bigmodel_core.config.presets import load_preset
+from bigmodel_core.config.specs import ConfigError, parse_config, parse_config_here
+from bigmodel_core.experiments.compare import Comparison, overfitting_lesson
+from bigmodel_core.experiments.finetune import (
     UploadError,
     accept_upload,
     load_pretrained,
     read_safetensors,
     suggested_target,
 )
-from bigmodel_core.presets import load_preset
 from bigmodel_core.safejson import JSONInputError, TooLong, loads
-from bigmodel_core.specs import ConfigError, parse_config, parse_config_here
-from bigmodel_core.store import RunStore, StoreError, check_out_dir, save_weights_bytes, sweep_unfinished
+from bigmodel_core.training.store import RunStore, StoreError, check_out_dir, save_weights_bytes, sweep_unfinished
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = load_preset("quickstart_cnn").to_dict()
@@ -212,7 +212,7 @@ def test_the_big_header_upload_is_refused_with_little_memory_in_a_subprocess():
     code = textwrap.dedent(f"""
         import json, struct, sys
         sys.path.insert(0, {str(ROOT)!r})
-        from bigmodel_core.finetune import UploadError, accept_upload, suggested_target
+        from bigmodel_core.experiments.finetune import UploadError, accept_upload, suggested_target
         arch = suggested_target("letters_cnn")
         def rss():
             for line in open("/proc/self/status"):

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bigmodel_core.jobs import Job, JobPool
-from bigmodel_core.specs import parse_config
-from bigmodel_core.store import RunStore, StoreError, check_run_id, new_run_id, write_run
+from bigmodel_core.config.specs import parse_config
+from bigmodel_core.training.jobs import Job, JobPool
+from bigmodel_core.training.store import RunStore, StoreError, check_run_id, new_run_id, write_run
 
 RUN_ID_FORMAT = re.compile(r"^\d{8}-\d{6}-(?P<kind>[a-z0-9_]+)-(?P<random>[0-9a-f]{12,})$")
 
@@ -189,7 +189,7 @@ def test_a_downloaded_run_never_carries_its_owners_session_token(tmp_path):
     import json
     import zipfile
 
-    from bigmodel_core.store import zip_run
+    from bigmodel_core.training.store import zip_run
 
     store = RunStore(tmp_path)
     rid = saved_run(store, "alice-secret-token")

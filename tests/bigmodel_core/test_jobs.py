@@ -2,9 +2,9 @@ import time
 
 import pytest
 
-from bigmodel_core.jobs import Job, JobPool
-from bigmodel_core.specs import parse_config
-from bigmodel_core.store import RunStore
+from bigmodel_core.config.specs import parse_config
+from bigmodel_core.training.jobs import Job, JobPool
+from bigmodel_core.training.store import RunStore
 
 
 def cfg(epochs=1, train_size=256, **changes):

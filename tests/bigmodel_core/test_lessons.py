@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from bigmodel_core import lessons as L
+from bigmodel_core.config import lessons as L
+from bigmodel_core.config.presets import load_preset, preset_descriptions, preset_names
 from bigmodel_core.data import dataset_info
-from bigmodel_core.models import infer_layers
-from bigmodel_core.presets import load_preset, preset_descriptions, preset_names
+from bigmodel_core.nn.shapes import infer_layers
 
 EXPECTED_TITLES = {
     "Your first CNN", "Adam vs SGD", "Overfitting and dropout", "Why LSTM beats a plain RNN on long sequences",

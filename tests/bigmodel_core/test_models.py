@@ -1,10 +1,11 @@
 import pytest
 import torch
 
+from bigmodel_core.config.presets import load_preset, preset_names
+from bigmodel_core.config.specs import parse_config
 from bigmodel_core.data import DATASET_NAMES, dataset_info
-from bigmodel_core.models import SpecError, build_model, count_params, infer_layers, summarize
-from bigmodel_core.presets import load_preset, preset_names
-from bigmodel_core.specs import parse_config
+from bigmodel_core.nn.models import build_model, count_params, summarize
+from bigmodel_core.nn.shapes import SpecError, infer_layers
 
 
 def cnn(conv, dense=None, data="synthetic_digits", **data_kw):

@@ -14,14 +14,13 @@ import sys
 import pytest
 import torch
 
-from bigmodel_core import models
+from bigmodel_core.config.presets import load_preset
 from bigmodel_core.data import augment_images, build_dataset
 from bigmodel_core.export import COPIED_MODULES, export_script
-from bigmodel_core.models import build_model
-from bigmodel_core.nn import seeded_dropout
-from bigmodel_core.presets import load_preset
-from bigmodel_core.train import Trainer
+from bigmodel_core.nn import models, seeded_dropout
+from bigmodel_core.nn.models import build_model
 from bigmodel_core.training import plain_loop
+from bigmodel_core.training.trainer import Trainer
 
 THIRD_PARTY = {"torch", "numpy", "PIL", "sklearn"}
 

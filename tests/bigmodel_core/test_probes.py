@@ -5,12 +5,13 @@ import pytest
 import torch
 from torch import nn
 
-from bigmodel_core import probes
-from bigmodel_core.jobs import Job
-from bigmodel_core.models import build_model, infer_layers
-from bigmodel_core.specs import parse_config
-from bigmodel_core.store import RunStore, history_rows
-from bigmodel_core.train import EpochEnd, GradNormLog, Trainer, load_data
+from bigmodel_core.config.specs import parse_config
+from bigmodel_core.inspect import probes
+from bigmodel_core.nn.models import build_model
+from bigmodel_core.nn.shapes import infer_layers
+from bigmodel_core.training.jobs import Job
+from bigmodel_core.training.store import RunStore, history_rows
+from bigmodel_core.training.trainer import EpochEnd, GradNormLog, Trainer, load_data
 
 
 def cnn_cfg(conv=None, dense=None, **changes):

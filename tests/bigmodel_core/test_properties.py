@@ -16,10 +16,11 @@ import torch
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
+from bigmodel_core.config.specs import ConfigError, ExperimentConfig, parse_config, set_path
 from bigmodel_core.data import DatasetError, dataset_info
-from bigmodel_core.models import SpecError, build_model, count_params, infer_layers
-from bigmodel_core.specs import ConfigError, ExperimentConfig, parse_config, set_path
-from bigmodel_core.train import BatchEnd, RunEnd, Trainer
+from bigmodel_core.nn.models import build_model, count_params
+from bigmodel_core.nn.shapes import SpecError, infer_layers
+from bigmodel_core.training.trainer import BatchEnd, RunEnd, Trainer
 
 ENGINE_ERRORS = (ConfigError, SpecError, DatasetError)
 CHEAP = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)

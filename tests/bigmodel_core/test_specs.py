@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from bigmodel_core.specs import ConfigError, ExperimentConfig, json_schema, parse_config
+from bigmodel_core.config.specs import ConfigError, ExperimentConfig, json_schema, parse_config
 
 
 def base() -> dict:

@@ -3,9 +3,9 @@ import json
 import pytest
 import torch
 
-from bigmodel_core.specs import ExperimentConfig
-from bigmodel_core.store import RunStore, StoreError, check_run_id, history_rows, write_run
-from bigmodel_core.train import Trainer
+from bigmodel_core.config.specs import ExperimentConfig
+from bigmodel_core.training.store import RunStore, StoreError, check_run_id, history_rows, write_run
+from bigmodel_core.training.trainer import Trainer
 
 
 def tiny():
@@ -46,7 +46,7 @@ def test_half_written_run_is_not_listed(tmp_path):
 
 
 def test_crash_during_summary_write_leaves_no_partial_file(tmp_path, monkeypatch):
-    import bigmodel_core.store as st
+    import bigmodel_core.training.store as st
 
     real = st.os.replace
 
@@ -88,7 +88,7 @@ def test_summary_is_valid_json(tmp_path):
 
 
 def test_permission_error_gives_clear_message(tmp_path, monkeypatch):
-    import bigmodel_core.store as st
+    import bigmodel_core.training.store as st
 
     def denied(*a, **k):
         raise PermissionError(13, "Permission denied")

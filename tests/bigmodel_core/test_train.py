@@ -5,10 +5,19 @@ import time
 import pytest
 import torch
 
+from bigmodel_core.config.presets import load_preset, preset_names
+from bigmodel_core.config.specs import parse_config
 from bigmodel_core.data import DATASET_NAMES, dataset_info
-from bigmodel_core.presets import load_preset, preset_names
-from bigmodel_core.specs import parse_config
-from bigmodel_core.train import BatchEnd, Callback, Control, EpochEnd, RunEnd, Trainer, build_optimizer, resolve_device
+from bigmodel_core.training.trainer import (
+    BatchEnd,
+    Callback,
+    Control,
+    EpochEnd,
+    RunEnd,
+    Trainer,
+    build_optimizer,
+    resolve_device,
+)
 
 
 def small(cfg, **changes):

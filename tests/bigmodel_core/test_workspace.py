@@ -8,10 +8,10 @@ import stat
 import subprocess
 import sys
 
-from bigmodel_core import workspace as ws
-from bigmodel_core.jobs import Job, JobPool
-from bigmodel_core.specs import parse_config
-from bigmodel_core.store import RunStore
+from bigmodel_core.config.specs import parse_config
+from bigmodel_core.training import workspace as ws
+from bigmodel_core.training.jobs import Job, JobPool
+from bigmodel_core.training.store import RunStore
 
 
 def test_an_issued_token_verifies_to_a_stable_workspace_across_restarts(tmp_path):
@@ -71,7 +71,7 @@ def test_job_records_exist_while_a_job_is_active_and_an_earlier_process_reports_
     finally:
         pool.shutdown()
     # a record written by a process that has ended since: interrupted
-    code = ("import sys; from bigmodel_core import workspace as ws; "
+    code = ("import sys; from bigmodel_core.training import workspace as ws; "
             "ws.write_job_record(sys.argv[1], sys.argv[2], 'abcdefgh1234', {'kind': 'train', 'label': 'lstm'})")
     subprocess.run([sys.executable, "-c", code, str(tmp_path), owner], check=True)
     lost = ws.interrupted_jobs(tmp_path, owner)
@@ -87,7 +87,7 @@ def test_a_run_without_owner_is_never_opened_as_a_shared_run(tmp_path):
     (tmp_path / rid / "summary.json").write_text(json.dumps(dict(summary, shared=True)))
     import pytest
 
-    from bigmodel_core.store import StoreError
+    from bigmodel_core.training.store import StoreError
 
     with pytest.raises(StoreError):
         store.load(rid, owner=ws.workspace_id("anyone"))

@@ -14,7 +14,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from bigmodel_core.workspace import TokenIssuer
+from bigmodel_core.training.workspace import TokenIssuer
 from tests.e2e.helpers import POINTS_JS, click_button, open_page, start_app, stop_app, wait_for_text, wait_idle
 
 pytestmark = pytest.mark.e2e

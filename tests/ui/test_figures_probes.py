@@ -2,10 +2,10 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from bigmodel_core import probes
-from bigmodel_core.models import build_model
-from bigmodel_core.specs import parse_config
-from bigmodel_core.train import load_data
+from bigmodel_core.config.specs import parse_config
+from bigmodel_core.inspect import probes
+from bigmodel_core.nn.models import build_model
+from bigmodel_core.training.trainer import load_data
 from ui.figures import probes as figs
 
 

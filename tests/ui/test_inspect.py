@@ -7,11 +7,11 @@ from streamlit.testing.v1 import AppTest
 def _app(config: dict, source: str, poison: bool = False) -> None:
     import streamlit as st
 
-    from bigmodel_core import probes
-    from bigmodel_core.jobs import Job
-    from bigmodel_core.specs import parse_config
-    from bigmodel_core.store import RunStore, history_rows
-    from bigmodel_core.train import EpochEnd
+    from bigmodel_core.config.specs import parse_config
+    from bigmodel_core.inspect import probes
+    from bigmodel_core.training.jobs import Job
+    from bigmodel_core.training.store import RunStore, history_rows
+    from bigmodel_core.training.trainer import EpochEnd
     from ui.inspect import render_inspect
 
     if "job" not in st.session_state:

@@ -1,4 +1,4 @@
-from bigmodel_core.presets import load_preset
+from bigmodel_core.config.presets import load_preset
 from ui.urlcodec import config_from_query, config_to_query
 
 
@@ -14,7 +14,7 @@ def test_round_trip_of_edited_config():
 def test_structural_changes_travel_whole():
     base = load_preset("quickstart_cnn").to_dict()
     base["model"]["conv"].append({"channels": 64, "kernel": 3})
-    from bigmodel_core.specs import parse_config
+    from bigmodel_core.config.specs import parse_config
 
     cfg = parse_config(base)
     again, warnings = config_from_query(config_to_query(cfg))

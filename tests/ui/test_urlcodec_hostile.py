@@ -11,8 +11,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bigmodel_core.presets import load_preset
-from bigmodel_core.specs import ExperimentConfig
+from bigmodel_core.config.presets import load_preset
+from bigmodel_core.config.specs import ExperimentConfig
 from ui.urlcodec import config_from_query
 
 BASE = load_preset("quickstart_cnn")

@@ -1,7 +1,7 @@
 """Plotly figures for the Concepts page: grids for convolution and pooling, gate traces,
 optimizer paths on a loss surface.
 
-Pure functions from arrays (and the result objects of ``bigmodel_core.concepts``) to
+Pure functions from arrays (and the result objects of ``bigmodel_core.inspect.concepts``) to
 ``go.Figure``; no streamlit here. Grids are drawn like images: row 0 at the top.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from bigmodel_core.concepts import (
+from bigmodel_core.inspect.concepts import (
     OPTIMIZER_LABELS,
     ConvResult,
     GRUStep,

@@ -1,6 +1,6 @@
 """Plotly figures for looking inside a model: feature maps, filters, RNN states and gates, gradients, errors.
 
-Pure functions from the arrays in ``bigmodel_core.probes`` results to ``go.Figure``; no
+Pure functions from the arrays in ``bigmodel_core.inspect.probes`` results to ``go.Figure``; no
 streamlit here. Stacks of maps are drawn as one mosaic heatmap per layer (one trace,
 thin gaps between maps) rather than dozens of subplots, which keeps a 64-map layer
 light in the browser; hovering names the map and shows the raw value.
@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from bigmodel_core.probes import RNNTrace, WeightHistogram, WrongExample
+from bigmodel_core.inspect.probes import RNNTrace, WeightHistogram, WrongExample
 
 START_COLOR = "rgba(134, 142, 150, 0.55)"
 NOW_COLOR = "rgba(76, 110, 245, 0.65)"

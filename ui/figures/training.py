@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
-from bigmodel_core.models import LayerInfo
+from bigmodel_core.nn.shapes import LayerInfo
 
 TRAIN_COLOR = "#4C6EF5"
 VAL_COLOR = "#F76707"

@@ -38,14 +38,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import Dataset
-from .models import ConvNet, SeqNet, build_model, infer_layers
-from .specs import CNNSpec, RNNSpec
-from .train import Callback, EpochEnd, GradNormLog, Trainer, load_data
+from bigmodel_core.config.specs import CNNSpec, RNNSpec
+from bigmodel_core.data import Dataset
+from bigmodel_core.nn.models import ConvNet, SeqNet, build_model
+from bigmodel_core.nn.shapes import infer_layers
+from bigmodel_core.training.trainer import Callback, EpochEnd, GradNormLog, Trainer, load_data
 
 if TYPE_CHECKING:
-    from .jobs import Job
-    from .store import StoredRun
+    from bigmodel_core.training.jobs import Job
+    from bigmodel_core.training.store import StoredRun
 
 MAX_MAPS = 64  # feature maps, filters or hidden units drawn per layer
 MAX_STEPS = 500  # time steps kept per sequence; longer ones are shown every k-th step

@@ -38,14 +38,14 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from torch import nn
 
-from .data import dataset_info
-from .jobs import ACTIVE, Job, JobPool
-from .limits import current_limits
-from .models import build_model
-from .safejson import JSONInputError, TooLong, loads, number_arg, too_long_message
-from .specs import OPTIMIZERS, ConfigError, ExperimentConfig, parse_config, parse_config_here
-from .store import METRIC_COLUMNS, StoredRun, check_out_dir, write_run
-from .train import Callback, EpochEnd, RunEnd, Trainer
+from bigmodel_core.config.specs import OPTIMIZERS, ConfigError, ExperimentConfig, parse_config, parse_config_here
+from bigmodel_core.data import dataset_info
+from bigmodel_core.limits import current_limits
+from bigmodel_core.nn.models import build_model
+from bigmodel_core.safejson import JSONInputError, TooLong, loads, number_arg, too_long_message
+from bigmodel_core.training.jobs import ACTIVE, Job, JobPool
+from bigmodel_core.training.store import METRIC_COLUMNS, StoredRun, check_out_dir, write_run
+from bigmodel_core.training.trainer import Callback, EpochEnd, RunEnd, Trainer
 
 MAX_RUNS = 8
 FORMAT = "bigmodel-comparison"
@@ -892,7 +892,7 @@ def _slug(text: str) -> str:
 
 def write_comparison(comp: Comparison, out: Path, states: dict[str, dict[str, torch.Tensor] | None]) -> None:
     """One run folder per run plus comparison.json, summary.csv and curves.csv."""
-    from .store import atomic_write_text
+    from bigmodel_core.training.store import atomic_write_text
 
     for i, r in enumerate(comp.runs, 1):
         folder = out / f"{i:02d}-{_slug(r.name)}"
@@ -905,7 +905,7 @@ def write_comparison(comp: Comparison, out: Path, states: dict[str, dict[str, to
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .presets import load_config_arg
+    from bigmodel_core.config.presets import load_config_arg
 
     base = load_config_arg(args.config)
     shared: dict[str, Any] = {}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .specs import ConfigError, ExperimentConfig, parse_config
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 PRESET_DIR = ASSETS / "presets"
 
 

@@ -40,14 +40,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import Dataset, DatasetError, DatasetInfo, dataset_info, sample_indices_per_class
-from .limits import current_limits
-from .models import ConvNet, SeqNet, build_model
-from .presets import ASSETS, load_config_arg
-from .safejson import JSONInputError, loads, number_arg
-from .specs import ExperimentConfig, parse_config, parse_config_here
-from .store import atomic_write_bytes, atomic_write_text, check_out_dir, history_rows, save_weights_bytes, write_run
-from .train import Callback, Control, EpochEnd, ParamGroup, Trainer, load_data
+from bigmodel_core.config.presets import ASSETS, load_config_arg
+from bigmodel_core.config.specs import ExperimentConfig, parse_config, parse_config_here
+from bigmodel_core.data import Dataset, DatasetError, DatasetInfo, dataset_info, sample_indices_per_class
+from bigmodel_core.limits import current_limits
+from bigmodel_core.nn.models import ConvNet, SeqNet, build_model
+from bigmodel_core.safejson import JSONInputError, loads, number_arg
+from bigmodel_core.training.store import (
+    atomic_write_bytes,
+    atomic_write_text,
+    check_out_dir,
+    history_rows,
+    save_weights_bytes,
+    write_run,
+)
+from bigmodel_core.training.trainer import Callback, Control, EpochEnd, ParamGroup, Trainer, load_data
 
 PRETRAINED_DIR = ASSETS / "pretrained"
 # Pretraining pins torch's intra-op threads: CPU convolution backward splits its reductions by
@@ -716,7 +723,7 @@ def finetuned_zip(config: ExperimentConfig, summary: dict[str, Any], state: dict
     import io
     import zipfile
 
-    from .store import metrics_csv
+    from bigmodel_core.training.store import metrics_csv
 
     files = finetuned_files(config, summary, state)
     files["config.json"] = config.to_json().encode()
@@ -764,7 +771,7 @@ def make_job(config: ExperimentConfig, run: PlannedRun, source: Source | None, o
              backbone_lr_scale: float = DEFAULT_BACKBONE_LR_SCALE, epoch_samples: int = DEFAULT_EPOCH_SAMPLES,
              group: str | None = None, save: bool = True) -> Any:
     """A pool Job (kind "finetune") that trains one planned run."""
-    from .jobs import Job
+    from bigmodel_core.training.jobs import Job
 
     cfg = config.with_changes({"seed": run.seed}) if run.seed != config.seed else config
     plan = Plan(run.strategy, run.labels_per_class, backbone_lr_scale, epoch_samples)
@@ -799,7 +806,7 @@ class MapPair:
 
 
 def _layer_activations(model: nn.Module, x: torch.Tensor) -> list[tuple[str, str, np.ndarray]]:
-    from .probes import feature_maps, probe_copy, rnn_states
+    from bigmodel_core.inspect.probes import feature_maps, probe_copy, rnn_states
 
     copy = probe_copy(model)  # eval mode, no grad: the model being shown is never touched
     if isinstance(copy, ConvNet):

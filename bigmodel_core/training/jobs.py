@@ -30,10 +30,11 @@ from typing import Any, Callable
 
 import torch
 
-from .limits import current_limits
-from .specs import ExperimentConfig
+from bigmodel_core.config.specs import ExperimentConfig
+from bigmodel_core.limits import current_limits
+
 from .store import RunStore, StoreError, atomic_write_text, history_rows
-from .train import BatchEnd, Control, EpochEnd, RunEnd, Trainer, device_label
+from .trainer import BatchEnd, Control, EpochEnd, RunEnd, Trainer, device_label
 from .workspace import clear_job_record, write_job_record
 
 MAX_POINTS = 4000  # per-batch points kept per job; older points are thinned, never invented
@@ -398,7 +399,7 @@ class JobPool:
 
     def _record(self, job: Job, active: bool) -> None:
         """Keep a small record of each active job in its owner's workspace folder, so that a restarted
-        server can tell the learner which jobs it interrupted (see bigmodel_core.workspace)."""
+        server can tell the learner which jobs it interrupted (see bigmodel_core.training.workspace)."""
         if self.store is None:
             return
         try:

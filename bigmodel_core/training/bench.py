@@ -15,9 +15,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .models import build_model
-from .presets import load_preset
-from .train import Trainer, build_optimizer, load_data
+from bigmodel_core.config.presets import load_preset
+from bigmodel_core.nn.models import build_model
+
+from .trainer import Trainer, build_optimizer, load_data
 
 
 def _plain_loop(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,

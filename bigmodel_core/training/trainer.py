@@ -19,11 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import Dataset, augment_images, build_dataset
-from .models import SeededDropout, build_model, count_params
-from .specs import ExperimentConfig, OptimizerSpec, device_problem
-from .training.plain_loop import lr_factor as schedule_factor
-from .training.plain_loop import pick_device
+from bigmodel_core.config.specs import ExperimentConfig, OptimizerSpec, device_problem
+from bigmodel_core.data import Dataset, augment_images, build_dataset
+from bigmodel_core.nn.models import SeededDropout, build_model, count_params
+from bigmodel_core.nn.shapes import check_design
+
+from .plain_loop import lr_factor as schedule_factor
+from .plain_loop import pick_device
 
 
 # --- events -------------------------------------------------------------------------------
@@ -326,6 +328,7 @@ class Trainer:
         self.device = resolve_device(config.training.device)
         self.dataset = dataset if dataset is not None else load_data(config)
         self.info = self.dataset.info
+        check_design(config, self.info)  # a design that cannot train on this data fails here, naming the layer
         self.model = model if model is not None else build_model(config.model, self.info, seed=config.seed)
         if init_state is not None:
             self.model.load_state_dict(init_state)

@@ -584,7 +584,7 @@ def example_images(source: str, count: int = 20, seed: int = 0) -> tuple[np.ndar
     """``count`` images (N x H x W, values in [0, 1]) and their labels from a dataset."""
     if source not in EXAMPLE_SOURCES:
         raise ValueError(f"unknown example source {source!r}; choose one of: {', '.join(EXAMPLE_SOURCES)}")
-    from .data import build_dataset
+    from bigmodel_core.data import build_dataset
 
     opts = dict(EXAMPLE_SOURCES[source])
     name = str(opts.pop("name"))

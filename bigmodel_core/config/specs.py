@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .limits import current_limits
-from .safejson import JSONInputError, TooLong, loads, too_long_message
+from bigmodel_core.limits import current_limits
+from bigmodel_core.safejson import JSONInputError, TooLong, loads, too_long_message
 
 Activation = Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "elu"]
 ACTIVATIONS: tuple[str, ...] = Activation.__args__  # type: ignore[attr-defined]
@@ -72,7 +72,7 @@ class DataSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
-        from .data import DATASET_NAMES
+        from bigmodel_core.data import DATASET_NAMES
 
         if v not in DATASET_NAMES:
             raise ValueError(f"unknown dataset {_brief(v)}; choose one of: {', '.join(DATASET_NAMES)}")
@@ -96,7 +96,7 @@ class DataSpec(_Strict):
 
     @model_validator(mode="after")
     def _dataset_options(self) -> DataSpec:
-        from .data import DatasetError, dataset_info
+        from bigmodel_core.data import DatasetError, dataset_info
 
         try:
             info = dataset_info(self.name, image_size=self.image_size, seq_len=self.seq_len)
@@ -267,7 +267,7 @@ class ExperimentConfig(_Strict):
 
     @model_validator(mode="after")
     def _fits_data(self) -> ExperimentConfig:
-        from .data import dataset_info
+        from bigmodel_core.data import dataset_info
 
         info = dataset_info(self.data.name, image_size=self.data.image_size, seq_len=self.data.seq_len)
         if self.model.family == "cnn" and info.kind != "image":
@@ -283,7 +283,6 @@ class ExperimentConfig(_Strict):
         if info.task == "regression" and self.regularization.label_smoothing > 0:
             raise ValueError(
                 f"regularization.label_smoothing applies to classification; {self.data.name!r} is regression")
-        _check_batchnorm_batches(self, info)
         return self
 
     # --- conveniences -------------------------------------------------------------------
@@ -299,29 +298,6 @@ class ExperimentConfig(_Strict):
         for path, value in changes.items():
             set_path(d, path, value)
         return parse_config(d)
-
-
-def _check_batchnorm_batches(cfg: ExperimentConfig, info: Any) -> None:
-    """Batch norm over a 1x1 feature map cannot train on a batch of one sample (one value per
-    channel has no variance); say so up front instead of failing in the middle of an epoch."""
-    if cfg.model.family != "cnn" or not any(b.batchnorm for b in cfg.model.conv):
-        return
-    bs, n = cfg.training.batch_size, cfg.data.train_size
-    last = n % bs or min(bs, n)
-    if min(bs, n, last) > 1:
-        return
-    from .models import SpecError, infer_layers
-
-    try:
-        rows = infer_layers(cfg.model, info)
-    except SpecError:
-        return  # an infeasible design is reported by infer_layers where it is used
-    for r in rows:
-        if r.kind == "batchnorm" and r.out_shape[1:] == (1, 1):
-            raise ValueError(
-                f"{r.block} batchnorm sees a 1x1 feature map, so every training batch needs at least 2 samples, "
-                f"but train_size {n} with batch_size {bs} gives a batch of 1; change training.batch_size or "
-                "data.train_size")
 
 
 def set_path(d: dict[str, Any], path: str, value: Any) -> None:

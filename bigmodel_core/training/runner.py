@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from .specs import ExperimentConfig
+from bigmodel_core.config.specs import ExperimentConfig
+
 from .store import history_rows, write_run
-from .train import Control, Event, Trainer
+from .trainer import Control, Event, Trainer
 
 
 def train_and_save(config: ExperimentConfig, out: Path, *, on_event: Callable[[Event], None] | None = None,

@@ -24,7 +24,7 @@ from typing import Any, Iterable
 import torch
 from safetensors.torch import load_file
 
-from .specs import ExperimentConfig, parse_config
+from bigmodel_core.config.specs import ExperimentConfig, parse_config
 
 METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "train_metric", "val_metric", "lr", "seconds")
 _RUN_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{5,63}\Z")  # \Z, not $: $ also matches before a final newline
@@ -252,7 +252,7 @@ def zip_run(path: Path) -> bytes:
 
 
 def default_store() -> RunStore:
-    return RunStore(os.environ.get("BIGMODEL_RUNS_DIR", Path(__file__).resolve().parent.parent / "runs"))
+    return RunStore(os.environ.get("BIGMODEL_RUNS_DIR", Path(__file__).resolve().parents[2] / "runs"))
 
 
 __all__ = ["RunStore", "StoredRun", "StoreError", "write_run", "history_rows", "parse_config"]

@@ -1,0 +1,1 @@
+"""The experiment config: the pydantic specs every part shares, dotted paths, presets and lessons."""

@@ -1,0 +1,1 @@
+"""Experiments made of several trainings: fair comparisons and fine-tuning."""
