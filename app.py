@@ -7,61 +7,45 @@ jobs) and runs the page chosen in the navigation.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from ui import literal, sidebar, state
+from ui.lesson import apply_lesson_query
+from ui.pages import PAGES
 from ui.urlcodec import config_from_query
-
-HERE = Path(__file__).resolve().parent
-
-# (script, title, icon, url path); a page is listed once its script exists
-PAGES = [
-    ("app_pages/home.py", "Home", ":material/home:", ""),
-    ("app_pages/build.py", "Build", ":material/construction:", "build"),
-    ("app_pages/train.py", "Train", ":material/monitoring:", "train"),
-    ("app_pages/compare.py", "Compare", ":material/compare_arrows:", "compare"),
-    ("app_pages/finetune.py", "Fine-tune", ":material/tune:", "finetune"),
-    ("app_pages/concepts.py", "Concepts", ":material/school:", "concepts"),
-    ("app_pages/lessons.py", "Lessons", ":material/menu_book:", "lessons"),
-    ("app_pages/runs.py", "Runs", ":material/folder_open:", "runs"),
-]
 
 st.set_page_config(page_title="bigmodel playground", page_icon=":material/neurology:", layout="wide")
 
-pages = [st.Page(script, title=title, icon=icon, url_path=path or None, default=not path)
-         for script, title, icon, path in PAGES if (HERE / script).exists()]
+pages = [st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path or None, default=not p.url_path)
+         for p in PAGES]
 nav = st.navigation(pages)
 
 
 def apply_query() -> None:
-    """Restore the experiment from the URL once per distinct query string."""
+    """Restore the experiment from the URL once per distinct query string; what the link got wrong
+    stays on the page as long as the link is in the address bar (a rerun, e.g. when the browser
+    confirms its workspace cookie, does not wipe it)."""
     params = {k: st.query_params[k] for k in st.query_params}
     key = tuple(sorted(params.items()))
-    if st.session_state.get("_applied_query") == key:
-        return
-    st.session_state["_applied_query"] = key
-    if "lesson" in params:
-        try:
-            from ui.lesson import apply_lesson_query
-        except ModuleNotFoundError:
-            st.warning("lessons are not available in this version")
-        else:
+    if st.session_state.get("_applied_query") != key:
+        st.session_state["_applied_query"] = key
+        st.session_state["_query_notes"] = []
+        if "lesson" in params:
             target = apply_lesson_query()
             if target is not None and target != nav.url_path:
                 page = next((p for p in pages if p.url_path == target), None)
                 if page is not None:
                     st.switch_page(page, query_params={"lesson": params["lesson"]})
-        return
-    cfg, warnings = config_from_query(params)
+            return
+        cfg, st.session_state["_query_notes"] = config_from_query(params)
+        if cfg is not None:
+            state.set_config(cfg)
+    warnings = st.session_state.get("_query_notes") or []
     if warnings:
         # one box however many parameters were bad; what the link said is shown literally, never as Markdown
         st.warning(f"Parts of this link were not applied ({len(warnings)} note{'s' * (len(warnings) > 1)}):",
                    icon=":material/link:")
         literal.details(warnings)
-    if cfg is not None:
-        state.set_config(cfg)
 
 
 def dropped_query_notice() -> None:
@@ -74,8 +58,7 @@ def dropped_query_notice() -> None:
         return
     ctx = get_script_run_ctx()
     raw = getattr(ctx, "query_string", "") or ""
-    if raw and not sanitize_query_string(raw) and st.session_state.get("_dropped_query") != len(raw):
-        st.session_state["_dropped_query"] = len(raw)
+    if raw and not sanitize_query_string(raw):  # on every run while that link is in the address bar
         st.warning(f"This link's settings were not applied: its query ({len(raw):,} characters, "
                    f"{raw.count('&') + 1:,} parameters) is over the limit this server reads, so the page opened "
                    "with the current experiment instead.", icon=":material/link_off:")

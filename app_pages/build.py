@@ -10,18 +10,19 @@ import streamlit as st
 from bigmodel_core.config.presets import load_preset, preset_descriptions, preset_names
 from bigmodel_core.config.specs import FAMILIES, ConfigError, parse_config, parse_config_here
 from bigmodel_core.data import dataset_info
+from bigmodel_core.export import export_script
 from bigmodel_core.nn.models import summarize
 from bigmodel_core.nn.shapes import SpecError, check_batches
 from ui import state, widgets
 from ui.figures.training import PNG_CONFIG, architecture_figure
-from ui.lesson_hooks import advanced_hidden, lesson_banner
+from ui.lesson import advanced_hidden, render_lesson_banner
 from ui.literal import md
 from ui.share import share_url
 
 FAMILY_NAMES = {"cnn": "CNN", "rnn": "plain RNN", "lstm": "LSTM", "gru": "GRU"}
 
 state.show_notice()
-lesson_banner()
+render_lesson_banner()
 st.title("Build a model")
 advanced = not advanced_hidden()
 cfg = state.get_config()
@@ -215,11 +216,7 @@ if cols[0].button("Train this model →", type="primary", disabled=error is not 
     st.switch_page("app_pages/train.py")
 cols[1].download_button("Download config (.json)", new_cfg.to_json(), file_name="experiment.json",
                         mime="application/json", width="stretch", key="build_download")
-try:
-    from bigmodel_core.export import export_script
-except ModuleNotFoundError:
-    export_script = None
-if export_script is not None and error is None:
+if error is None:
     cols[2].download_button("Export as PyTorch script", export_script(new_cfg), file_name="train_model.py",
                             mime="text/x-python", width="stretch", key="build_export")
 with cols[3].popover("Share as URL", width="stretch"):

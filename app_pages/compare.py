@@ -16,7 +16,7 @@ from bigmodel_core.config.specs import OPTIMIZERS, ConfigError, ExperimentConfig
 from bigmodel_core.experiments import compare as cmp
 from ui import state
 from ui.figures.compare import PNG_CONFIG, Series, bars_figure, batch_loss_figure, curves_figure
-from ui.lesson_hooks import lesson_banner
+from ui.lesson import render_lesson_banner
 from ui.literal import md
 
 CURRENT = "compare_current"  # the Comparison shown on this page (planned, running or re-opened)
@@ -119,7 +119,7 @@ if shot_mode:
 
 # --- controls -----------------------------------------------------------------------------------------
 state.show_notice()
-lesson_banner()
+render_lesson_banner()
 st.title("Compare")
 st.caption("Which optimizer? Does regularization help? Run the options side by side: every run starts from the "
            "same initial weights (where the architecture matches) and sees the same batches in the same order, "

@@ -57,9 +57,6 @@ def num(v: float) -> str:
 
 def link(page_file: str, label: str, url: str, icon: str) -> None:
     """st.page_link when the app's navigation knows the page; a plain link when the page runs alone."""
-    if not (ROOT / page_file).exists():
-        st.caption(f"({label}: that page is not part of this version.)")
-        return
     try:
         st.page_link(page_file, label=label, icon=icon)
     except StreamlitPageNotFoundError:

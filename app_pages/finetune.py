@@ -23,7 +23,7 @@ from bigmodel_core.training.jobs import ACTIVE
 from ui import state
 from ui.figures.compare import Series, curves_figure
 from ui.figures.finetune import PNG_CONFIG, BudgetPoint, before_after_figure, budget_figure, trainable_figure
-from ui.lesson_hooks import lesson_banner
+from ui.lesson import render_lesson_banner
 from ui.literal import md
 
 RUNS = "ft_runs"  # this session's fine-tune runs: list of dicts (job id, setting, strategy, budget, seed)
@@ -61,7 +61,7 @@ def compatible_datasets(info_shape: tuple[int, ...], kind: str) -> list[str]:
 
 
 state.show_notice()
-lesson_banner()
+render_lesson_banner()
 st.title("Fine-tune")
 st.caption("Transfer learning, three ways: **fine-tune** a pretrained model, use it as a **frozen feature "
            "extractor** under a new classifier, and **transfer** what it learned on one task to a related one. "

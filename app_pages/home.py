@@ -20,12 +20,7 @@ st.markdown(
 c1, c2, c3 = st.columns(3)
 c1.page_link("app_pages/build.py", label="**1. Build** a model", icon=":material/construction:")
 c2.page_link("app_pages/train.py", label="**2. Train** it live", icon=":material/monitoring:")
-try:
-    from bigmodel_core.config.lessons import list_lessons
-except ModuleNotFoundError:
-    list_lessons = None
-if list_lessons is not None:
-    c3.page_link("app_pages/lessons.py", label="**Workshop lessons**", icon=":material/menu_book:")
+c3.page_link("app_pages/lessons.py", label="**Workshop lessons**", icon=":material/menu_book:")
 
 st.subheader("Start from a preset")
 desc = preset_descriptions()

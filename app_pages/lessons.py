@@ -11,10 +11,10 @@ from streamlit.errors import StreamlitPageNotFoundError
 from bigmodel_core.config.lessons import LessonError, list_lessons
 from ui import lesson as lesson_ui
 from ui import state
+from ui.pages import PAGES
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE_TITLES = {"": "Home", "build": "Build", "train": "Train", "compare": "Compare", "finetune": "Fine-tune",
-               "concepts": "Concepts", "lessons": "Lessons", "runs": "Runs"}
+PAGE_TITLES = {p.url_path: p.title for p in PAGES}
 
 
 def base_url() -> str:
@@ -57,12 +57,9 @@ for lesson in lessons:
             st.markdown("\n".join(f"{i}. {step}" for i, step in enumerate(lesson.steps, start=1)))
         c = st.columns([1.6, 4])
         label = f"Start on the {page_title} page"
-        if (ROOT / lesson.page_file).exists():
-            try:
-                c[0].page_link(lesson.page_file, label=label, icon=":material/play_arrow:",
-                               query_params={"lesson": lesson.name})
-            except StreamlitPageNotFoundError:  # the page run on its own (no navigation): a plain link
-                c[0].markdown(f":material/play_arrow: [{label}](/{lesson.page}?lesson={lesson.name})")
-        else:
-            c[0].caption(f"Needs the {page_title} page, which this version does not have.")
+        try:
+            c[0].page_link(lesson.page_file, label=label, icon=":material/play_arrow:",
+                           query_params={"lesson": lesson.name})
+        except StreamlitPageNotFoundError:  # the page run on its own (no navigation): a plain link
+            c[0].markdown(f":material/play_arrow: [{label}](/{lesson.page}?lesson={lesson.name})")
         c[1].code(f"{base_url()}/{lesson.page}?lesson={lesson.name}", language=None)

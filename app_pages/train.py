@@ -10,6 +10,7 @@ import streamlit as st
 from bigmodel_core.config.specs import ConfigError, parse_config
 from bigmodel_core.data import build_dataset, dataset_info
 from bigmodel_core.experiments.compare import describe_base, differing_fields
+from bigmodel_core.export import export_script
 from bigmodel_core.inspect import probes
 from bigmodel_core.nn.shapes import SpecError, check_design
 from bigmodel_core.training.jobs import ACTIVE, Job
@@ -18,7 +19,7 @@ from bigmodel_core.training.trainer import load_data
 from ui import sidebar, state, widgets
 from ui.figures.training import PNG_CONFIG, image_gallery, loss_figure, metric_figure, sequence_gallery
 from ui.inspect import render_inspect
-from ui.lesson_hooks import advanced_hidden, lesson_banner
+from ui.lesson import advanced_hidden, render_lesson_banner
 from ui.live_chart import live_chart
 
 # Every browser redraw takes CPU from training on a small machine (the browser often runs on
@@ -33,7 +34,7 @@ STOP_WAIT = 3.0
 PAGE = "_train_page"  # (job id, status, epochs, monotonic time) as of the last whole-page draw
 
 state.show_notice()
-lesson_banner()
+render_lesson_banner()
 st.title("Train")
 advanced = not advanced_hidden()
 pool = state.get_pool()
@@ -266,12 +267,7 @@ if job is not None and job.status in ("completed", "stopped", "diverged") and jo
     if snap.epochs:
         c[2].download_button("Download metrics (.csv)", pd.DataFrame(snap.epochs).to_csv(index=False),
                              file_name="metrics.csv", key="train_dl_metrics", width="stretch")
-    try:
-        from bigmodel_core.export import export_script
-    except ModuleNotFoundError:
-        export_script = None
-    if export_script is not None:
-        c[3].download_button("Export as PyTorch script", export_script(job.config), file_name="train_model.py",
+    c[3].download_button("Export as PyTorch script", export_script(job.config), file_name="train_model.py",
                              key="train_export", width="stretch")
     if snap.run_id:
         st.caption(f"Saved as run `{snap.run_id}` (see the Runs page).")

@@ -3,7 +3,7 @@
 The active lesson lives in session state, so it follows the learner from page to page.
 ``apply_lesson_query`` is called once per distinct URL query by app.py;
 ``render_lesson_banner`` and ``advanced_hidden`` are called by the Build and Train pages
-(through ui.lesson_hooks). Nothing here is shared between sessions.
+(each page calls them directly). Nothing here is shared between sessions.
 """
 
 from __future__ import annotations
