@@ -42,6 +42,7 @@ from bigmodel_core.config.specs import CNNSpec, RNNSpec
 from bigmodel_core.data import Dataset
 from bigmodel_core.nn.models import ConvNet, SeqNet, build_model
 from bigmodel_core.nn.shapes import infer_layers
+from bigmodel_core.training.plain_loop import EVAL_CHUNK
 from bigmodel_core.training.trainer import Callback, EpochEnd, GradNormLog, Trainer, load_data
 
 if TYPE_CHECKING:
@@ -496,7 +497,7 @@ def probe_sequence(model: nn.Module, dataset: Dataset, index: int = 0) -> Sequen
 
 # --- errors ------------------------------------------------------------------------------------------
 @torch.no_grad()
-def validation_outputs(model: nn.Module, dataset: Dataset, chunk: int = 1024) -> torch.Tensor:
+def validation_outputs(model: nn.Module, dataset: Dataset, chunk: int = EVAL_CHUNK) -> torch.Tensor:
     """The model's outputs on the whole validation split (eval mode, on a copy)."""
     m = probe_copy(model)
     dev = _device(m)

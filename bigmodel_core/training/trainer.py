@@ -24,8 +24,8 @@ from bigmodel_core.data import Dataset, augment_images, build_dataset
 from bigmodel_core.nn.models import SeededDropout, build_model, count_params
 from bigmodel_core.nn.shapes import check_design
 
+from .plain_loop import EVAL_CHUNK, pick_device
 from .plain_loop import lr_factor as schedule_factor
-from .plain_loop import pick_device
 
 
 # --- events -------------------------------------------------------------------------------
@@ -391,7 +391,7 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor | None = None, y: torch.Tensor | None = None,
-                 chunk: int = 1024) -> tuple[float, float]:
+                 chunk: int = EVAL_CHUNK) -> tuple[float, float]:
         """Mean loss (no label smoothing, no penalty) and metric in eval mode."""
         x = self.x_val if x is None else x
         y = self.y_val if y is None else y
