@@ -51,16 +51,11 @@ def main() -> int:
         return sessions(args)
 
     from bigmodel_core.config.presets import load_preset
+    from bigmodel_core.inspect.probes import epoch_hook
     from bigmodel_core.training.jobs import Job, JobPool
     from bigmodel_core.training.store import RunStore
 
-    hooks = []
-    try:
-        from bigmodel_core.inspect.probes import epoch_hook
-    except ModuleNotFoundError:
-        pass
-    else:
-        hooks.append(epoch_hook)
+    hooks = [epoch_hook]  # the Train page's probes, measured after every epoch
 
     cfg = load_preset("quickstart_cnn").with_changes({"training.epochs": args.epochs})
     readings = {"start": rss_mb()}
@@ -100,16 +95,11 @@ def sessions(args: argparse.Namespace) -> int:
     import threading
 
     from bigmodel_core.config.presets import load_preset
+    from bigmodel_core.inspect.probes import epoch_hook
     from bigmodel_core.training.jobs import FINISHED, RELEASE_AFTER, Job, JobPool
     from bigmodel_core.training.store import RunStore
 
-    hooks = []
-    try:
-        from bigmodel_core.inspect.probes import epoch_hook
-    except ModuleNotFoundError:
-        pass
-    else:
-        hooks.append(epoch_hook)
+    hooks = [epoch_hook]  # the Train page's probes, measured after every epoch
     cfg = load_preset("quickstart_cnn").with_changes({"training.epochs": args.epochs})
     peak = [rss_mb()]
     done = threading.Event()
