@@ -213,10 +213,6 @@ def panel() -> None:
     snap = pool.snapshot(owner, job.job_id) if job is not None else None
     if job is not None:
         redraw_page(job, snap)
-    drawn = st.session_state.get(state.SIDEBAR_JOB)
-    if drawn is not None and drawn != sidebar.drawn_key(snap):
-        # the sidebar (drawn with the page, not polled here) shows another state: draw both again
-        st.rerun(scope="app")
     status = snap.status if snap is not None else None
     active = status in ACTIVE
     b = st.columns([1.2, 1, 1, 1, 4])

@@ -29,29 +29,27 @@ def status_text(snap: Snapshot, progress: bool = True) -> str:
     return snap.status
 
 
-def drawn_key(snap: Snapshot | None) -> tuple:
-    """What the sidebar shows of the Train job; the Train page redraws the sidebar when this changes."""
-    return (snap.job_id, snap.status, snap.queue_position) if snap is not None else (None, None, None)
-
-
 POLL_EVERY = 3.0  # seconds between sidebar refreshes while one of this workspace's jobs is active
 
 
 def _job_panel(on_train_page: bool) -> None:
     pool = state.get_pool()
     owner = state.owner_id()
-    job = state.train_job(pool)
-    snap = pool.snapshot(owner, job.job_id) if job is not None else None
-    st.session_state[state.SIDEBAR_JOB] = drawn_key(snap)
-    if snap is not None:
-        # on the Train page the progress is on the page itself (this panel is not polled there)
-        st.markdown(f"**Training job** · {status_text(snap, progress=not on_train_page)}")
-        if snap.status in ("running", "paused") and not on_train_page:
-            st.progress(snap.progress)
-    elif state.interrupted():
-        st.caption("Training job: interrupted by a server restart (see the Train page).")
+    if on_train_page:
+        # the Train page shows its job's state itself, refreshed with the curves: the sidebar, drawn
+        # once with the page and not polled there, points to it rather than repeat a state that ages
+        st.caption("Training job: its state is shown on this page.")
     else:
-        st.caption("No training job in this workspace.")
+        job = state.train_job(pool)
+        snap = pool.snapshot(owner, job.job_id) if job is not None else None
+        if snap is not None:
+            st.markdown(f"**Training job** · {status_text(snap)}")
+            if snap.status in ("running", "paused"):
+                st.progress(snap.progress)
+        elif state.interrupted():
+            st.caption("Training job: interrupted by a server restart (see the Train page).")
+        else:
+            st.caption("No training job in this workspace.")
     others = [pool.snapshot(owner, j.job_id, touch=False) for j in pool.jobs_of(owner)
               if j.kind != "train" and j.status in ACTIVE]
     others = [s for s in others if s is not None]

@@ -34,7 +34,6 @@ TRAIN_JOB = "train_job_id"  # the Train page's current job
 NOTICE = "notice"  # one-shot message shown at the top of the next page render
 PENDING = "_workspace_pending"  # (token, nonce) of a token the browser has not confirmed keeping yet
 SAVED_CONFIG = "_workspace_saved_config"  # the config JSON last written to the workspace
-SIDEBAR_JOB = "_sidebar_job"  # (job id, status, queue position) of the Train job as the sidebar drew it
 FINETUNE_KEEP = 64  # fine-tune runs a workspace remembers for the Fine-tune page
 
 

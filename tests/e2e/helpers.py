@@ -11,6 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("BIGMODEL_CHROMIUM", "/usr/bin/chromium")
@@ -92,8 +94,20 @@ def wait_idle(page, timeout: float = 30.0) -> None:
 
 def wait_for_text(page, text: str, timeout: float = 60.0):
     loc = page.get_by_text(re.compile(re.escape(text)))
-    loc.first.wait_for(timeout=timeout * 1000)
+    try:
+        loc.first.wait_for(timeout=timeout * 1000)
+    except PlaywrightTimeout:
+        raise AssertionError(f"{text!r} not on the page within {timeout:g} s; {describe(page)}") from None
     return loc.first
+
+
+def describe(page) -> str:
+    """Where the page is and what it shows, for a failing wait's message."""
+    try:
+        body = page.locator("body").inner_text(timeout=5_000)
+    except PlaywrightTimeout:
+        body = "(no text)"
+    return f"at {page.url}, showing: " + " | ".join(line for line in body.splitlines() if line.strip())[:2500]
 
 
 def click_button(page, label: str) -> None:
