@@ -32,7 +32,7 @@ CONFIG = "config"  # the current ExperimentConfig
 OWNER = "owner"  # the workspace id that owns jobs and runs (derived from the browser's token)
 TRAIN_JOB = "train_job_id"  # the Train page's current job
 NOTICE = "notice"  # one-shot message shown at the top of the next page render
-PENDING = "_workspace_pending"  # (token, nonce) of a token the browser has not confirmed keeping yet
+PENDING = "_workspace_pending"  # (token, nonce) of a token this session issued for the browser to keep
 SAVED_CONFIG = "_workspace_saved_config"  # the config JSON last written to the workspace
 FINETUNE_KEEP = 64  # fine-tune runs a workspace remembers for the Fine-tune page
 
@@ -77,19 +77,14 @@ def owner_id() -> str:
 
 
 def sync_cookie() -> None:
-    """Hand a newly issued token to the browser (once per token); say once if the browser refused it."""
+    """Hand a newly issued token to the browser (the component writes it once per token and says
+    itself if the browser refused it); drawn on every run of the session that issued it."""
     pending = st.session_state.get(PENDING)
     if pending is None:
         return
     token, nonce = pending
     with st.sidebar:
-        stored = store_token(token, nonce)
-    if stored is None:
-        return
-    st.session_state.pop(PENDING, None)
-    if not stored:
-        notify("This browser does not keep cookies, so this tab has a workspace of its own: a reload or a new tab "
-               "starts an empty one. Download the runs you want to keep.", "warning")
+        store_token(token, nonce)
 
 
 def start_fresh_workspace() -> None:

@@ -2,7 +2,7 @@
 
 The server reads the cookie back with ``st.context.cookies`` when a session starts (a reload,
 a new tab, a lesson or share link); ui.state turns it into the workspace. The component is
-drawn only while a newly issued token has not been confirmed as stored, then disappears.
+drawn in the sessions that issued a new token.
 """
 
 from __future__ import annotations
@@ -19,13 +19,17 @@ FOLDER = Path(__file__).with_name("workspace")
 _component = components.declare_component("workspace_cookie", path=str(FOLDER))
 
 
-def store_token(token: str, nonce: str) -> bool | None:
-    """Ask the browser to keep ``token``: True once it did, False if it refused, None until it answers."""
-    value = _component(name=COOKIE, value=token, max_age=COOKIE_MAX_AGE, nonce=nonce, key="workspace_cookie",
-                       default=None)
-    if isinstance(value, dict) and value.get("nonce") == nonce:
-        return bool(value.get("stored"))
-    return None
+REFUSED = ("This browser does not keep cookies, so this tab has a workspace of its own: a reload or a new tab "
+           "starts an empty one. Download the runs you want to keep.")
+
+
+def store_token(token: str, nonce: str) -> None:
+    """Ask the browser to keep ``token`` (written once per nonce); if it refuses, the frame says so.
+
+    The browser answers nothing: a component value would rerun the page it was drawn on, and a
+    learner who has already clicked on to another page would be taken back."""
+    _component(name=COOKIE, value=token, max_age=COOKIE_MAX_AGE, nonce=nonce, refused_text=REFUSED,
+               key="workspace_cookie", default=None)
 
 
 def cookie_token() -> str | None:

@@ -139,7 +139,7 @@ def test_links_in_the_same_tab_keep_the_runs_and_the_owner_keeps_control_of_a_sh
         wait_for_text(page, "Sharing is off")
         open_page(other, url + f"/runs?run={run_id}")
         wait_for_text(other, "Cannot open the run in this link")
-        open_page(other, url + "/train")
+        open_page(other, url + "/build")
         wait_for_text(other, "No training job in this workspace")
         no_exception(page)
         no_exception(other)
@@ -228,6 +228,34 @@ def test_a_fresh_workspace_asks_first_and_then_starts_empty(browser, server):
         open_page(page, url + "/runs")
         wait_for_text(page, "No stored runs yet")
         assert run_id not in page.content()
+    finally:
+        context.close()
+
+
+NO_COOKIES = """Object.defineProperty(Document.prototype, "cookie", {
+  configurable: true, get() { return ""; }, set(v) {} });"""  # a browser that refuses cookies
+
+
+def test_a_browser_that_refuses_cookies_is_told_once_and_works_per_tab(browser, server):
+    url, _ = server
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.add_init_script(NO_COOKIES)  # runs in every frame, the cookie component's included
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        run_id = train_short_run(page, url)
+        note = page.frame_locator("iframe[title*='workspace_cookie']").get_by_text("does not keep cookies")
+        expect(note).to_be_visible(timeout=30_000)
+        assert "Download the runs you want to keep." in note.inner_text()
+        # moving on to another page keeps the learner there (the component never reruns the page)
+        page.get_by_role("link", name="Runs", exact=True).first.click()
+        wait_for_run(page, run_id)
+        page.wait_for_timeout(2_000)
+        assert page.url.endswith("/runs")
+        page.reload()  # without a cookie a reload is a new, empty workspace
+        page.wait_for_selector("[data-testid='stApp']")
+        wait_for_text(page, "No stored runs yet")
+        no_exception(page)
     finally:
         context.close()
 
