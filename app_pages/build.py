@@ -11,6 +11,7 @@ from bigmodel_core.config.presets import load_preset, preset_descriptions, prese
 from bigmodel_core.config.specs import FAMILIES, ConfigError, parse_config, parse_config_here
 from bigmodel_core.data import dataset_info
 from bigmodel_core.export import export_script
+from bigmodel_core.limits import current_limits
 from bigmodel_core.nn.models import summarize
 from bigmodel_core.nn.shapes import SpecError, check_batches
 from ui import state, widgets
@@ -95,7 +96,7 @@ if ds == "handwritten_digits":
     data["image_size"] = None if size == 28 else 8
 elif ds in ("sine_wave", "adding_problem"):
     default_len = dataset_info(ds).input_shape[0]
-    data["seq_len"] = c[2].number_input("Sequence length", 5, 1000, int(data["seq_len"] or default_len),
+    data["seq_len"] = c[2].number_input("Sequence length", 5, current_limits().max_seq_len, int(data["seq_len"] or default_len),
                                         key=widgets.key("seqlen"))
 info = dataset_info(ds, image_size=data["image_size"], seq_len=data["seq_len"])
 c[2].caption(f"Input {' x '.join(map(str, info.input_shape))} · {info.num_outputs} outputs · {info.task}")
@@ -120,7 +121,7 @@ def list_buttons(kind: str, i: int, n: int, col) -> None:
 
 if family == "cnn":
     st.subheader("Convolution blocks")
-    st.caption("Each block: conv → (batchnorm) → activation → pool → (dropout)")
+    st.caption("Each block: conv → (batchnorm) → (+ input, when residual) → activation → pool → (dropout)")
     blocks = []
     for i, b in enumerate(m["conv"]):
         with st.container(border=True):
@@ -129,7 +130,7 @@ if family == "cnn":
             list_buttons("conv", i, len(m["conv"]), head[1])
             blocks.append(widgets.conv_block(i, b, advanced))
             placeholders[f"model.conv[{i}]"] = st.empty()
-    if st.button("Add conv block", icon=":material/add:", key=widgets.key("conv", "add"), disabled=len(m["conv"]) >= 8):
+    if st.button("Add conv block", icon=":material/add:", key=widgets.key("conv", "add"), disabled=len(m["conv"]) >= current_limits().max_conv_blocks):
         action = ("conv", "add", len(m["conv"]))
     new_model["conv"] = blocks
 st.subheader("Recurrent layers" if family != "cnn" else "Dense layers")
@@ -146,7 +147,7 @@ for j, layer in enumerate(m["dense"]):
         list_buttons("dense", j, len(m["dense"]), head[1])
         dense.append(widgets.dense_layer(j, layer, advanced))
         placeholders[f"model.dense[{j}]"] = st.empty()
-if st.button("Add dense layer", icon=":material/add:", key=widgets.key("dense", "add"), disabled=len(m["dense"]) >= 6):
+if st.button("Add dense layer", icon=":material/add:", key=widgets.key("dense", "add"), disabled=len(m["dense"]) >= current_limits().max_dense_layers):
     action = ("dense", "add", len(m["dense"]))
 new_model["dense"] = dense
 st.caption(f"Output layer: {info.num_outputs} units "
@@ -208,7 +209,9 @@ else:
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"parameters": st.column_config.NumberColumn(format="localized"),
                                 "FLOPs": st.column_config.NumberColumn(format="localized")})
-    st.caption("FLOPs counted by torch.utils.flop_counter for one sample (convolutions and matrix products).")
+    st.caption("Forward FLOPs for one sample, 2 per multiply-add: convolutions and matrix products counted by "
+               "torch.utils.flop_counter; recurrent layers counted from their shapes (per step and direction, "
+               "gates x 2 x hidden x (inputs + hidden)), because the counter sees nothing of an LSTM on CPU.")
 
 cols = st.columns(4)
 if cols[0].button("Train this model →", type="primary", disabled=error is not None, key="build_to_train",

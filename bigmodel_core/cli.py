@@ -67,10 +67,24 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def summary_json(cfg, info, rows) -> dict:
+    """One JSON object for tools and tests: a row per layer and the totals."""
+    return {
+        "family": cfg.model.family, "dataset": cfg.data.name, "input_shape": list(info.input_shape),
+        "layers": [{"index": r.index, "name": r.name, "kind": r.kind, "block": r.block,
+                    "output_shape": list(r.out_shape), "params": r.params, "flops": r.flops} for r in rows],
+        "total_params": sum(r.params for r in rows), "total_flops": sum(r.flops for r in rows),
+        "flops_note": "forward FLOPs for one sample, 2 per multiply-add; recurrent layers counted from their shapes",
+    }
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     cfg = _config(args)
     info = dataset_info(cfg.data.name, image_size=cfg.data.image_size, seq_len=cfg.data.seq_len)
     rows = summarize(cfg.model, info)
+    if args.json:
+        print(json.dumps(summary_json(cfg, info, rows), indent=2))
+        return 0
     print(f"{'#':>3}  {'layer':28s} {'output':>14s} {'params':>10s} {'FLOPs':>12s}")
     print(f"{'':>3}  {'input':28s} {'x'.join(map(str, info.input_shape)):>14s}")
     for r in rows:
@@ -147,6 +161,7 @@ def _add_core(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("summary", help="per-layer shapes, parameters and FLOPs")
     p.add_argument("config")
+    p.add_argument("--json", action="store_true", help="print one JSON object (a row per layer, and totals)")
     p.set_defaults(func=cmd_summary)
     p = sub.add_parser("train", help="train a config and write the run folder")
     p.add_argument("config")

@@ -31,7 +31,7 @@ from types import ModuleType
 from bigmodel_core.config.presets import load_config_arg
 from bigmodel_core.config.specs import CNNSpec, ExperimentConfig, RNNSpec
 from bigmodel_core.data import FONT_DIR, augment, dataset_info, glyphs, real_digits, seeding, sequences, shapes, warps
-from bigmodel_core.nn import seeded_dropout
+from bigmodel_core.nn import residual, seeded_dropout
 from bigmodel_core.nn.shapes import _padding, infer_layers
 from bigmodel_core.training import plain_loop
 
@@ -42,7 +42,7 @@ GLYPH_CHARS = {"synthetic_digits": "DIGIT_CHARS", "synthetic_letters": "LETTER_C
 # Every engine module the scripts copy source from; each imports only the standard library,
 # torch, numpy, Pillow, scikit-learn and the others in this tuple (the tests check it).
 COPIED_MODULES: tuple[ModuleType, ...] = (seeding, warps, glyphs, shapes, sequences, real_digits, augment,
-                                          seeded_dropout, plain_loop)
+                                          seeded_dropout, residual, plain_loop)
 
 ACTIVATION_CODE = {
     "relu": "nn.ReLU()", "leaky_relu": "nn.LeakyReLU(0.01)", "gelu": "nn.GELU()", "tanh": "nn.Tanh()",
@@ -202,9 +202,18 @@ def _cnn_model(spec: CNNSpec, cfg: ExperimentConfig) -> str:
             args.append(f"stride={block.stride}")
         if pad != 0:
             args.append(f"padding={json.dumps(pad)}")
-        feats.append(f"nn.Conv2d({', '.join(args)}),")
-        if block.batchnorm:
-            feats.append(f"nn.BatchNorm2d({block.channels}),")
+        conv = [f"nn.Conv2d({', '.join(args)}),"] + ([f"nn.BatchNorm2d({block.channels}),"] if block.batchnorm else [])
+        if block.residual:
+            skip_row = next(r for r in rows if r.block == f"model.conv[{i}]" and r.kind == "skip")
+            skip = ("nn.Identity()" if not skip_row.module else
+                    f"nn.Conv2d({in_ch}, {block.channels}, kernel_size=1"
+                    + (f", stride={block.stride}" if block.stride != 1 else "") + ")")
+            feats.append("Residual(")
+            feats.append(indent("nn.Sequential(\n" + indent("\n".join(conv), " " * 4) + "\n),", " " * 4))
+            feats.append(f"    {skip},  # the skip path, added to the conv's output")
+            feats.append("),")
+        else:
+            feats += conv
         feats.append(f"{ACTIVATION_CODE[block.activation]},")
         if block.pool != "none":
             feats.append(f"nn.{'MaxPool2d' if block.pool == 'max' else 'AvgPool2d'}({block.pool_size}),")
@@ -355,6 +364,8 @@ def export_script(config: ExperimentConfig, filename: str = "train.py") -> str:
     model_code = _cnn_model(cfg.model, cfg) if cnn else _rnn_model(cfg.model, cfg)
     if _has_dropout(cfg):
         model_code = _module_code(seeded_dropout, source) + "\n\n" + model_code
+    if cnn and any(b.residual for b in cfg.model.conv):
+        model_code = _module_code(residual, source) + "\n\n" + model_code
     train_code = _module_code(plain_loop, source)
     usage = [f"    python {filename}                  # the exported settings",
              f"    python {filename} --epochs 1 --train-size 256 --val-size 128 --device cpu"]

@@ -13,6 +13,7 @@ import streamlit as st
 
 from bigmodel_core.config.specs import ACTIVATIONS, OPTIMIZERS, SCHEDULES
 from bigmodel_core.data import DATASET_NAMES, dataset_info
+from bigmodel_core.limits import current_limits
 
 REV = "build_rev"
 PADDINGS = ["same", "valid", "0", "1", "2", "3"]
@@ -50,7 +51,7 @@ def datasets_for(family: str) -> list[str]:
 def conv_block(i: int, b: dict[str, Any], advanced: bool) -> dict[str, Any]:
     c = st.columns([1.1, 0.9, 1.2, 1.2, 0.9, 1.0] if advanced else [1.2, 1.0, 1.3, 1.0, 1.0])
     out = dict(b)
-    out["channels"] = c[0].number_input("channels", 1, 512, int(b["channels"]), key=key("conv", i, "ch"))
+    out["channels"] = c[0].number_input("channels", 1, current_limits().max_channels, int(b["channels"]), key=key("conv", i, "ch"))
     out["kernel"] = c[1].number_input("kernel", 1, 15, int(b["kernel"]), key=key("conv", i, "k"))
     out["activation"] = c[2].selectbox("activation", ACTIVATIONS, ACTIVATIONS.index(b["activation"]),
                                        key=key("conv", i, "act"))
@@ -69,6 +70,10 @@ def conv_block(i: int, b: dict[str, Any], advanced: bool) -> dict[str, Any]:
         out["padding"] = padding if padding in ("same", "valid") else int(padding)
         out["pool_size"] = c2[2].number_input("pool size", 2, 8, int(b.get("pool_size", 2)),
                                               key=key("conv", i, "ps"), disabled=out["pool"] == "none")
+        out["residual"] = c2[3].checkbox("residual", bool(b.get("residual", False)), key=key("conv", i, "res"),
+                                         help="Add the block's input to its conv output (a skip connection, "
+                                              "as in ResNet): a 1x1 conv maps the input when channels or stride "
+                                              "change. Needs padding \"same\".")
     else:
         out["batchnorm"] = c[4].checkbox("batchnorm", bool(b["batchnorm"]), key=key("conv", i, "bn"))
     return out
@@ -77,7 +82,7 @@ def conv_block(i: int, b: dict[str, Any], advanced: bool) -> dict[str, Any]:
 def dense_layer(i: int, d: dict[str, Any], advanced: bool) -> dict[str, Any]:
     c = st.columns(3)
     out = dict(d)
-    out["units"] = c[0].number_input("units", 1, 4096, int(d["units"]), key=key("dense", i, "u"))
+    out["units"] = c[0].number_input("units", 1, current_limits().max_units, int(d["units"]), key=key("dense", i, "u"))
     out["activation"] = c[1].selectbox("activation", ACTIVATIONS, ACTIVATIONS.index(d["activation"]),
                                        key=key("dense", i, "act"))
     if advanced:
@@ -89,8 +94,8 @@ def dense_layer(i: int, d: dict[str, Any], advanced: bool) -> dict[str, Any]:
 def rnn_options(m: dict[str, Any], advanced: bool) -> dict[str, Any]:
     c = st.columns(4)
     out = dict(m)
-    out["hidden"] = c[0].number_input("hidden size", 1, 1024, int(m["hidden"]), key=key("rnn", "hidden"))
-    out["layers"] = c[1].number_input("layers", 1, 4, int(m["layers"]), key=key("rnn", "layers"))
+    out["hidden"] = c[0].number_input("hidden size", 1, current_limits().max_units, int(m["hidden"]), key=key("rnn", "hidden"))
+    out["layers"] = c[1].number_input("layers", 1, current_limits().max_rnn_layers, int(m["layers"]), key=key("rnn", "layers"))
     if advanced:
         out["bidirectional"] = c[2].checkbox("bidirectional", bool(m["bidirectional"]), key=key("rnn", "bi"))
         out["dropout"] = c[3].number_input("dropout between layers", 0.0, 0.95, float(m["dropout"]), 0.05,

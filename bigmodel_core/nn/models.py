@@ -35,13 +35,22 @@ RNN_LAYERS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru"
 
 
 class ConvBlockModule(nn.Module):
-    """conv -> batchnorm -> activation -> pool -> dropout; probes hook ``act`` and ``pool``."""
+    """conv -> batchnorm (-> + skip(input) when residual) -> activation -> pool -> dropout.
 
-    def __init__(self, in_ch: int, spec: ConvBlock):
+    Probes hook ``act`` and ``pool``. The skip is the identity when the conv keeps the input's
+    shape, else a 1x1 convolution with the block's stride (as in ResNet's projection shortcut);
+    it is added before the activation.
+    """
+
+    def __init__(self, in_ch: int, spec: ConvBlock, same_shape: bool = False):
         super().__init__()
         pad = _padding(spec)
         self.conv = nn.Conv2d(in_ch, spec.channels, spec.kernel, stride=spec.stride, padding=pad)
         self.bn = nn.BatchNorm2d(spec.channels) if spec.batchnorm else nn.Identity()
+        self.residual = spec.residual
+        if spec.residual:
+            self.skip: nn.Module = nn.Identity() if same_shape else nn.Conv2d(in_ch, spec.channels, 1,
+                                                                              stride=spec.stride)
         self.act = ACTIVATION_LAYERS[spec.activation]()
         if spec.pool == "max":
             self.pool: nn.Module = nn.MaxPool2d(spec.pool_size)
@@ -52,7 +61,10 @@ class ConvBlockModule(nn.Module):
         self.drop = SeededDropout(spec.dropout) if spec.dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.pool(self.act(self.bn(self.conv(x)))))
+        y = self.bn(self.conv(x))
+        if self.residual:
+            y = y + self.skip(x)
+        return self.drop(self.pool(self.act(y)))
 
 
 def _dense_stack(in_features: int, layers: list[DenseLayer]) -> tuple[nn.Sequential, int]:
@@ -69,11 +81,12 @@ class ConvNet(nn.Module):
     def __init__(self, spec: CNNSpec, info: DatasetInfo):
         super().__init__()
         in_ch = info.input_shape[0]
-        self.blocks = nn.ModuleList()
-        for block in spec.conv:
-            self.blocks.append(ConvBlockModule(in_ch, block))
-            in_ch = block.channels
         layers = infer_layers(spec, info)
+        self.blocks = nn.ModuleList()
+        for i, block in enumerate(spec.conv):
+            skip = [r for r in layers if r.block == f"model.conv[{i}]" and r.kind == "skip"]
+            self.blocks.append(ConvBlockModule(in_ch, block, same_shape=bool(skip) and not skip[0].module))
+            in_ch = block.channels
         flat = _flat_features(layers)
         self.head, last = _dense_stack(flat, spec.dense)
         self.classifier = nn.Linear(last, info.num_outputs)
@@ -158,7 +171,8 @@ def count_params(model: nn.Module, trainable_only: bool = False) -> int:
 
 
 def summarize(spec: CNNSpec | RNNSpec, info: DatasetInfo, model: nn.Module | None = None) -> list[LayerInfo]:
-    """infer_layers plus forward FLOPs per layer for one sample (matmuls and convolutions)."""
+    """infer_layers plus forward FLOPs per layer for one sample (matmuls and convolutions): measured
+    with torch.utils.flop_counter, except recurrent layers, counted by ``recurrent_flops``."""
     rows = infer_layers(spec, info)
     model = model if model is not None else build_model(spec, info, seed=0)
     was_training = model.training
@@ -172,5 +186,7 @@ def summarize(spec: CNNSpec | RNNSpec, info: DatasetInfo, model: nn.Module | Non
     counts = counter.get_flop_counts()
     prefix = type(model).__name__
     flops_by_module = {k[len(prefix) + 1:]: sum(v.values()) for k, v in counts.items() if k.startswith(prefix + ".")}
-    return [replace(r, flops=int(flops_by_module.get(r.module, 0))) if r.module else r for r in rows]
+    # recurrent layers keep infer_layers' count (the counter sees nothing of nn.LSTM on CPU)
+    return [replace(r, flops=int(flops_by_module.get(r.module, 0))) if r.module and r.kind != "rnn" else r
+            for r in rows]
 

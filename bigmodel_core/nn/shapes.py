@@ -50,6 +50,31 @@ def _padding(spec: ConvBlock) -> int | str:
     return int(spec.padding)
 
 
+def recurrent_flops(family: str, in_features: int, hidden: int, steps: int, directions: int = 1) -> int:
+    """Forward FLOPs of one recurrent layer for one sample, counted like torch.utils.flop_counter
+    counts a matrix product (2 per multiply-add): each step and direction multiplies the input by
+    W_ih and the previous state by W_hh for every gate (1 for a plain RNN, 3 for GRU, 4 for LSTM).
+    The counter itself sees 0 for nn.LSTM on CPU, so recurrent layers are counted here."""
+    gates = {"rnn": 1, "gru": 3, "lstm": 4}[family]
+    return directions * steps * gates * 2 * hidden * (in_features + hidden)
+
+
+def _skip_row(idx: int, where: str, mod: str, in_shape: tuple[int, int, int], out_shape: tuple[int, int, int],
+              stride: int) -> LayerInfo:
+    """The skip path of a residual block: identity when the conv keeps the shape, else a 1x1 conv
+    with the block's stride (which must land on the conv's output size)."""
+    (in_c, in_h, in_w), (c, h, w) = in_shape, out_shape
+    if in_shape == out_shape:
+        return LayerInfo(idx, "skip: identity (+ input)", "skip", where, "", out_shape, 0)
+    sh, sw = (in_h - 1) // stride + 1, (in_w - 1) // stride + 1
+    if (sh, sw) != (h, w):
+        raise SpecError(idx, "skip", where,
+                        f"{where} is residual, but a skip from its {in_h}x{in_w} input cannot match the conv's "
+                        f"{h}x{w} output: use padding \"same\" on a residual block")
+    name = f"skip: 1x1 conv, {c}" + (f", stride {stride}" if stride > 1 else "") + " (+)"
+    return LayerInfo(idx, name, "skip", where, f"{mod}.skip", out_shape, in_c * c + c, 2 * in_c * c * h * w)
+
+
 def _flat_features(layers: list[LayerInfo]) -> int:
     for layer in layers:
         if layer.kind == "flatten":
@@ -104,11 +129,15 @@ def infer_layers(spec: CNNSpec | RNNSpec, info: DatasetInfo) -> list[LayerInfo]:
                                     f"input is {h}x{w} (padding {pad}), too small for a {k}x{k} kernel; "
                                     "the feature map would collapse to nothing")
             params = c * block.channels * k * k + block.channels
+            in_c, in_h, in_w = c, h, w
             c, h, w = block.channels, oh, ow
             rows.append(LayerInfo(idx, name, "conv", where, f"{mod}.conv", (c, h, w), params))
             idx += 1
             if block.batchnorm:
                 rows.append(LayerInfo(idx, "batchnorm", "batchnorm", where, f"{mod}.bn", (c, h, w), 2 * c))
+                idx += 1
+            if block.residual:
+                rows.append(_skip_row(idx, where, mod, (in_c, in_h, in_w), (c, h, w), s))
                 idx += 1
             rows.append(LayerInfo(idx, block.activation, "activation", where, "", (c, h, w), 0))
             idx += 1
@@ -139,7 +168,8 @@ def infer_layers(spec: CNNSpec | RNNSpec, info: DatasetInfo) -> list[LayerInfo]:
                 idx += 1
             per_dir = gates * (spec.hidden * (in_f + spec.hidden) + 2 * spec.hidden)
             name = f"{spec.family} {spec.hidden}" + (" bidirectional" if dirs == 2 else "")
-            rows.append(LayerInfo(idx, name, "rnn", "model", f"rnn.{i}", (t, spec.hidden * dirs), per_dir * dirs))
+            rows.append(LayerInfo(idx, name, "rnn", "model", f"rnn.{i}", (t, spec.hidden * dirs), per_dir * dirs,
+                                  recurrent_flops(spec.family, in_f, spec.hidden, t, dirs)))
             idx += 1
             in_f = spec.hidden * dirs
         rows.append(LayerInfo(idx, "final state", "flatten", "model", "", (in_f,), 0))

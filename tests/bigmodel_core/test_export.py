@@ -195,6 +195,15 @@ FEATURE_CONFIGS = {
         "optimizer": {"name": "adagrad", "lr": 0.05},
         "training": {"epochs": 1, "batch_size": 16},
     },
+    "residual-identity-projection-strided-batchnorm": {
+        "data": {"name": "synthetic_digits"},
+        "model": {"family": "cnn", "conv": [{"channels": 4, "residual": True, "batchnorm": True},
+                                            {"channels": 6, "stride": 2, "residual": True, "pool": "none"},
+                                            {"channels": 6, "residual": True, "dropout": 0.2}],
+                  "dense": [{"units": 8}]},
+        "optimizer": {"name": "adam", "lr": 0.01},
+        "training": {"epochs": 2, "batch_size": 16},
+    },
     "sgd-lstm-sine": {
         "data": {"name": "sine_wave", "seq_len": 15},
         "model": {"family": "lstm", "hidden": 5, "layers": 3},

@@ -23,6 +23,7 @@ BATCH_COLOR = "rgba(76, 110, 245, 0.35)"
 KIND_COLORS = {
     "conv": "#4C6EF5", "batchnorm": "#CED4DA", "activation": "#FAB005", "pool": "#12B886",
     "dropout": "#ADB5BD", "flatten": "#868E96", "dense": "#7950F2", "rnn": "#E64980", "output": "#F76707",
+    "skip": "#15AABF",
 }
 PNG_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -111,9 +112,17 @@ def architecture_figure(rows: Sequence[LayerInfo], input_shape: Sequence[int],
         fig.add_trace(go.Scatter(x=[i], y=[0], mode="markers", marker=dict(opacity=0), showlegend=False,
                                  hovertext=f"{label}<br>output {'x'.join(map(str, shape))}<br>{p:,} parameters",
                                  hoverinfo="text"))
+    # a residual block's skip: an arc from the block's input (the box before its conv) to the add
+    for i, r in enumerate(rows, start=1):
+        if r.kind != "skip":
+            continue
+        start = next(j for j, q in enumerate(rows, start=1) if q.block == r.block and q.kind == "conv") - 1
+        fig.add_shape(type="path", path=f"M {start},-0.45 Q {(start + i) / 2},-0.72 {i},-0.45",
+                      line=dict(color=KIND_COLORS["skip"], width=2, dash="dot"))
     fig.update_xaxes(visible=False, range=[-0.6, len(labels) - 0.4])
     fig.update_yaxes(visible=False, range=[-0.75, 0.85])
-    fig.update_layout(title="Architecture (box height ~ log of the output size)")
+    fig.update_layout(title="Architecture (box height ~ log of the output size"
+                      + ("; dotted arcs: residual skips" if any(r.kind == "skip" for r in rows) else "") + ")")
     return _layout(fig, height=260)
 
 
