@@ -104,6 +104,26 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     out = check_out_dir(args.out, args.overwrite)  # before training: a bad folder fails in a second, not after
+    summary = train_and_save(cfg, out, on_event=_progress(cfg))
+    print(json.dumps(summary, indent=2))
+    return 0 if summary["status"] in ("completed", "stopped") else 1
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from bigmodel_core.experiments import distill  # noqa: PLC0415 - loads the fine-tune room only when used
+
+    cfg = _config(args)
+    distill.check_settings(args.temperature, args.alpha)
+    teacher = distill.load_teacher(args.teacher)
+    out = check_out_dir(args.out, args.overwrite)
+    summary = distill.distill_and_save(cfg, teacher, out, temperature=args.temperature, alpha=args.alpha,
+                                       on_event=_progress(cfg))
+    print(json.dumps(summary, indent=2))
+    return 0 if summary["status"] in ("completed", "stopped") else 1
+
+
+def _progress(cfg: ExperimentConfig) -> Callable[[object], None]:
+    """Progress lines on stderr: a bar per batch (throttled), a line per epoch."""
     last_print = 0.0
     tty = sys.stderr.isatty()
 
@@ -128,9 +148,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                   f"({ev.seconds:.1f}s, {ev.samples_per_sec:,.0f} samples/s)" + " " * 10, file=sys.stderr)
 
     info_task = dataset_info(cfg.data.name, image_size=cfg.data.image_size, seq_len=cfg.data.seq_len).task
-    summary = train_and_save(cfg, out, on_event=on_event)
-    print(json.dumps(summary, indent=2))
-    return 0 if summary["status"] in ("completed", "stopped") else 1
+    return on_event
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -171,6 +189,18 @@ def _add_core(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device")
     p.add_argument("--seed", type=number_arg(int))
     p.set_defaults(func=cmd_train)
+    p = sub.add_parser("distill", help="train a student on a teacher's softened outputs and write the run folder")
+    p.add_argument("config", help="the student: a config file or preset name")
+    p.add_argument("--teacher", required=True, help="a shipped pretrained name or a run folder (same data)")
+    p.add_argument("--temperature", type=number_arg(float, 0.0), default=4.0, help="softening T (default 4)")
+    p.add_argument("--alpha", type=number_arg(float, 0.0), default=0.7,
+                   help="weight of the teacher's soft targets, 0-1 (default 0.7); 1 - alpha goes to the labels")
+    p.add_argument("--out", required=True)
+    p.add_argument("--overwrite", action="store_true", help="write into an existing non-empty --out folder")
+    p.add_argument("--epochs", type=number_arg(int))
+    p.add_argument("--device")
+    p.add_argument("--seed", type=number_arg(int))
+    p.set_defaults(func=cmd_distill)
     p = sub.add_parser("bench", help="engine throughput versus a plain PyTorch loop")
     p.add_argument("presets", nargs="*")
     p.add_argument("--json", action="store_true")
