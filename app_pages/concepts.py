@@ -223,8 +223,11 @@ with tab_rnn:
         with right:
             st.markdown(f"Step **t = {t}**: input x_{t} = {seq[t - 1]:g}; h_{t - 1} = "
                         f"{np.array2string(step.h_prev, precision=3)}. W multiplies the input, U the previous "
-                        "state; each b is the sum of PyTorch's two biases (b_ih + b_hh), except the GRU's b'_h "
-                        "(PyTorch's b_hn), which the reset gate scales.")
+                        "state. " + ("Each b is the sum of PyTorch's two biases for that gate (b_ih + b_hh)."
+                                     if cell_kind == "lstm" else
+                                     "b_r and b_z are each the sum of PyTorch's two biases for that gate (b_ir + b_hr, "
+                                     "b_iz + b_hz); the candidate keeps them apart: b_h is PyTorch's b_in alone and "
+                                     "b'_h is its b_hn, the one the reset gate scales."))
             if cell_kind == "lstm":
                 st.latex(r"\begin{aligned}"
                          rf"i_t &= \sigma(W_i x_t + U_i h_{{t-1}} + b_i) &&= {vec(step.i)}\\"

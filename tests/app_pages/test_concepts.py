@@ -78,6 +78,10 @@ def test_gru_section_uses_the_correct_equations_and_says_so(at):
     assert any("nn.GRUCell" in c for c in checks(at))
     note = " ".join(i.value for i in at.info)
     assert "two gates only" in note and "h_t = (1 − z_t) n_t + z_t h_(t−1)" in note
+    # the candidate's biases are PyTorch's b_in and b_hn, each once (never b_in + b_hn)
+    words = " ".join(m.value for m in at.markdown)
+    assert "b_h is PyTorch's b_in alone" in words and "b'_h is its b_hn" in words
+    assert "b_in + b_hn" not in words
 
 
 def test_stepping_through_the_lstm_shows_that_steps_gates(at):
