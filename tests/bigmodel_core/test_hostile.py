@@ -57,6 +57,7 @@ def untouched(tmp_path, monkeypatch):
     """Fails the test if parsing wrote a file or changed global torch/random state."""
     monkeypatch.setenv("BIGMODEL_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.chdir(tmp_path)
+    import sklearn.datasets  # noqa: F401, PLC0415 - its first import draws from Python's random; pay it before
     before = (torch.get_rng_state().clone(), random.getstate(), torch.get_num_threads(), torch.get_default_dtype())
     yield
     after = (torch.get_rng_state(), random.getstate(), torch.get_num_threads(), torch.get_default_dtype())
