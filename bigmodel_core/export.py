@@ -19,7 +19,6 @@ CLI: ``python -m bigmodel_core export-code CONFIG -o script.py``.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import inspect
 import json
@@ -35,7 +34,7 @@ from bigmodel_core.nn import residual, seeded_dropout
 from bigmodel_core.nn.shapes import _padding, infer_layers
 from bigmodel_core.training import plain_loop
 
-__all__ = ["export_script", "add_cli", "COPIED_MODULES"]
+__all__ = ["export_script", "write_script", "COPIED_MODULES"]
 
 FONT_DATASETS = ("synthetic_digits", "synthetic_letters")  # rendered from the bundled fonts
 GLYPH_CHARS = {"synthetic_digits": "DIGIT_CHARS", "synthetic_letters": "LETTER_CHARS"}
@@ -399,30 +398,25 @@ def _banner(title: str) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# CLI
+# The command line's export-code (its arguments are parsed in bigmodel_core.cli)
 # --------------------------------------------------------------------------------------
 
 
-def cmd_export_code(args: argparse.Namespace) -> int:
-    cfg = load_config_arg(args.config)
-    code = export_script(cfg, Path(args.out).name if args.out not in (None, "-") else "train.py")
-    if args.out in (None, "-"):
+def write_script(config: str, out: str | None = None) -> int:
+    """Write the script for ``config`` (a JSON file or a preset name) to ``out``, or to stdout
+    when ``out`` is None or ``-``; the file is replaced whole, never left half-written."""
+    cfg = load_config_arg(config)
+    code = export_script(cfg, Path(out).name if out not in (None, "-") else "train.py")
+    if out in (None, "-"):
         sys.stdout.write(code)
         return 0
-    out = Path(args.out)
-    if out.is_dir():
-        raise ValueError(f"-o {args.out}: is a folder; give a file name such as {out / 'train.py'}")
-    if not out.parent.is_dir():
-        raise ValueError(f"-o {args.out}: the folder {out.parent} does not exist")
-    tmp = out.with_name(out.name + ".tmp")
+    path = Path(out)
+    if path.is_dir():
+        raise ValueError(f"-o {out}: is a folder; give a file name such as {path / 'train.py'}")
+    if not path.parent.is_dir():
+        raise ValueError(f"-o {out}: the folder {path.parent} does not exist")
+    tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(code)
-    tmp.replace(out)  # never leave a half-written script behind
-    print(f"wrote {out} ({len(code.splitlines())} lines); run it with: python {out}", file=sys.stderr)
+    tmp.replace(path)  # never leave a half-written script behind
+    print(f"wrote {path} ({len(code.splitlines())} lines); run it with: python {path}", file=sys.stderr)
     return 0
-
-
-def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("export-code", help="write a standalone PyTorch script for a config")
-    p.add_argument("config", help="a config JSON file or a preset name")
-    p.add_argument("-o", "--out", help="script file to write (default: print to stdout)")
-    p.set_defaults(func=cmd_export_code)

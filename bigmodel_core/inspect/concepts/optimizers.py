@@ -71,7 +71,6 @@ ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
 DIVERGED = 1e6  # |coordinate| beyond this ends a path: the learning rate is too high
 
 
-
 def surface(name: str) -> Surface:
     if name not in SURFACES:
         raise ValueError(f"unknown surface {name!r}; choose one of: {', '.join(SURFACES)}")
