@@ -23,9 +23,9 @@ What this package owns:
 One module a job: ``base`` (errors, defaults), ``weights`` (safe reading and checking of
 weights), ``recipes`` (the shipped models, their cards, pretraining), ``strategies``,
 ``plan`` (budgets, the plan, the FinetuneTrainer, experiments through the pool), ``outputs``
-(maps before and after, the fine-tuned weights with their card) and ``commands`` (the CLI's
-``pretrain`` and ``finetune``). The names are re-exported here:
-``from bigmodel_core.experiments import finetune as ft; ft.load_pretrained(...)``.
+(maps before and after, the fine-tuned weights with their card), ``results`` (the results
+aggregated for the page) and ``commands`` (the CLI's ``pretrain`` and ``finetune``). The names
+are re-exported here: ``from bigmodel_core.experiments import finetune as ft; ft.load_pretrained(...)``.
 """
 
 from .base import (
@@ -77,6 +77,20 @@ from .recipes import (
     suggested_target,
     weights_path,
 )
+from .results import (
+    BudgetMean,
+    BudgetPoint,
+    FinetuneResults,
+    RunOutcome,
+    StrategyCurve,
+    aggregate_results,
+    budget_curves,
+    budget_points,
+    budget_ticks,
+    metric_key,
+    result_rows,
+    status_counts,
+)
 from .strategies import (
     STRATEGY_HELP,
     STRATEGY_KINDS,
@@ -104,10 +118,16 @@ from .weights import (
 
 __all__ = [
     "accept_upload",
+    "aggregate_results",
     "apply_strategy",
     "backbone_units",
+    "budget_curves",
     "budget_indices",
+    "budget_points",
+    "budget_ticks",
     "budget_unit",
+    "BudgetMean",
+    "BudgetPoint",
     "build_finetune_model",
     "card_path",
     "check_values",
@@ -122,6 +142,7 @@ __all__ = [
     "finetuned_files",
     "finetuned_zip",
     "FinetuneError",
+    "FinetuneResults",
     "FinetuneTrainer",
     "fixed_threads",
     "frozen_modules",
@@ -138,6 +159,7 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "MAX_KEY_CHARS",
     "MAX_TENSORS",
+    "metric_key",
     "parse_budget",
     "Plan",
     "plan_experiment",
@@ -150,13 +172,17 @@ __all__ = [
     "Recipe",
     "RECIPES",
     "resolve_source",
+    "result_rows",
     "run_finetune",
     "run_pretrain",
+    "RunOutcome",
     "sha256_bytes",
     "Source",
+    "status_counts",
     "Strategy",
     "STRATEGY_HELP",
     "STRATEGY_KINDS",
+    "StrategyCurve",
     "suggested_target",
     "trainable_units",
     "Unit",
