@@ -9,7 +9,7 @@ DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 
 def device_problem(name: str) -> str | None:
     """Why ``training.device`` ``name`` cannot be used on this machine, or None when it can."""
-    import torch
+    import torch  # noqa: PLC0415 - the config loads without torch (about 1 s); only this check needs it
 
     if name.startswith("cuda"):
         if not torch.cuda.is_available():

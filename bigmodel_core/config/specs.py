@@ -56,6 +56,8 @@ def _finite(v: float) -> float:
     return v
 
 
+# The field checks that need the data registry import it when they first run: the registry loads
+# torch (about 1 s), and the config's names and schema are used where nothing trains.
 class DataSpec(_Strict):
     name: str = "synthetic_digits"
     train_size: int = Field(4000, ge=1)
@@ -67,7 +69,7 @@ class DataSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
-        from bigmodel_core.data import DATASET_NAMES
+        from bigmodel_core.data import DATASET_NAMES  # noqa: PLC0415 - data loads torch: on first use
 
         if v not in DATASET_NAMES:
             raise ValueError(f"unknown dataset {brief(v)}; choose one of: {', '.join(DATASET_NAMES)}")
@@ -91,7 +93,7 @@ class DataSpec(_Strict):
 
     @model_validator(mode="after")
     def _dataset_options(self) -> DataSpec:
-        from bigmodel_core.data import DatasetError, dataset_info
+        from bigmodel_core.data import DatasetError, dataset_info  # noqa: PLC0415 - data loads torch: on first use
 
         try:
             info = dataset_info(self.name, image_size=self.image_size, seq_len=self.seq_len)
@@ -265,7 +267,7 @@ class ExperimentConfig(_Strict):
 
     @model_validator(mode="after")
     def _fits_data(self) -> ExperimentConfig:
-        from bigmodel_core.data import dataset_info
+        from bigmodel_core.data import dataset_info  # noqa: PLC0415 - data loads torch: on first use
 
         info = dataset_info(self.data.name, image_size=self.data.image_size, seq_len=self.data.seq_len)
         if self.model.family == "cnn" and info.kind != "image":

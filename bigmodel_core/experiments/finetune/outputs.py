@@ -41,7 +41,8 @@ class MapPair:
 
 
 def _layer_activations(model: nn.Module, x: torch.Tensor) -> list[tuple[str, str, np.ndarray]]:
-    from bigmodel_core.inspect.probes import feature_maps, probe_copy, rnn_states
+    # Imported here: the probes bring pandas (about 0.3 s), paid only when maps are drawn, not by the CLI.
+    from bigmodel_core.inspect.probes import feature_maps, probe_copy, rnn_states  # noqa: PLC0415
 
     copy = probe_copy(model)  # eval mode, no grad: the model being shown is never touched
     if isinstance(copy, ConvNet):

@@ -173,10 +173,8 @@ def plan_experiment(strategies: list[str | Strategy], budgets: list[int | None],
 
 def make_job(config: ExperimentConfig, run: PlannedRun, source: Source | None, owner: str, *,
              backbone_lr_scale: float = DEFAULT_BACKBONE_LR_SCALE, epoch_samples: int = DEFAULT_EPOCH_SAMPLES,
-             group: str | None = None, save: bool = True) -> Any:
+             group: str | None = None, save: bool = True) -> Job:
     """A pool Job (kind "finetune") that trains one planned run."""
-    from bigmodel_core.training.jobs import Job
-
     cfg = config.with_changes({"seed": run.seed}) if run.seed != config.seed else config
     plan = Plan(run.strategy, run.labels_per_class, backbone_lr_scale, epoch_samples)
     src = source if run.strategy.uses_pretrained else None
