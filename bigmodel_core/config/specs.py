@@ -122,7 +122,8 @@ class ConvBlock(_Strict):
     pool: Literal["max", "avg", "none"] = "max"
     pool_size: int = Field(2, ge=2, le=8)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    residual: bool = Field(False, description="add the block's input to its conv output (a 1x1 conv when shapes differ)")
+    residual: bool = Field(False,
+                           description="add the block's input to its conv output (a 1x1 conv when shapes differ)")
 
     @field_validator("channels")
     @classmethod
