@@ -96,8 +96,8 @@ if ds == "handwritten_digits":
     data["image_size"] = None if size == 28 else 8
 elif ds in ("sine_wave", "adding_problem"):
     default_len = dataset_info(ds).input_shape[0]
-    data["seq_len"] = c[2].number_input("Sequence length", 5, current_limits().max_seq_len, int(data["seq_len"] or default_len),
-                                        key=widgets.key("seqlen"))
+    data["seq_len"] = c[2].number_input("Sequence length", 5, current_limits().max_seq_len,
+                                        int(data["seq_len"] or default_len), key=widgets.key("seqlen"))
 info = dataset_info(ds, image_size=data["image_size"], seq_len=data["seq_len"])
 c[2].caption(f"Input {' x '.join(map(str, info.input_shape))} · {info.num_outputs} outputs · {info.task}")
 
@@ -130,7 +130,8 @@ if family == "cnn":
             list_buttons("conv", i, len(m["conv"]), head[1])
             blocks.append(widgets.conv_block(i, b, advanced))
             placeholders[f"model.conv[{i}]"] = st.empty()
-    if st.button("Add conv block", icon=":material/add:", key=widgets.key("conv", "add"), disabled=len(m["conv"]) >= current_limits().max_conv_blocks):
+    if st.button("Add conv block", icon=":material/add:", key=widgets.key("conv", "add"),
+                 disabled=len(m["conv"]) >= current_limits().max_conv_blocks):
         action = ("conv", "add", len(m["conv"]))
     new_model["conv"] = blocks
 st.subheader("Recurrent layers" if family != "cnn" else "Dense layers")
@@ -147,7 +148,8 @@ for j, layer in enumerate(m["dense"]):
         list_buttons("dense", j, len(m["dense"]), head[1])
         dense.append(widgets.dense_layer(j, layer, advanced))
         placeholders[f"model.dense[{j}]"] = st.empty()
-if st.button("Add dense layer", icon=":material/add:", key=widgets.key("dense", "add"), disabled=len(m["dense"]) >= current_limits().max_dense_layers):
+if st.button("Add dense layer", icon=":material/add:", key=widgets.key("dense", "add"),
+             disabled=len(m["dense"]) >= current_limits().max_dense_layers):
     action = ("dense", "add", len(m["dense"]))
 new_model["dense"] = dense
 st.caption(f"Output layer: {info.num_outputs} units "

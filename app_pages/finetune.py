@@ -22,7 +22,7 @@ from bigmodel_core.nn.models import build_model
 from bigmodel_core.training.jobs import ACTIVE
 from ui import state
 from ui.figures.compare import Series, curves_figure
-from ui.figures.finetune import PNG_CONFIG, BudgetPoint, before_after_figure, budget_figure, trainable_figure
+from ui.figures.finetune import PNG_CONFIG, before_after_figure, budget_figure, trainable_figure
 from ui.lesson import render_lesson_banner
 from ui.literal import md
 
@@ -288,37 +288,17 @@ def results() -> None:
     if not snaps:
         st.info("No runs for this pretrained model and target yet: press **Fine-tune** or **Run experiment**.")
         return
-    counts: dict[str, int] = {}
-    for _, s in snaps:
-        counts[s.status] = counts.get(s.status, 0) + 1
-    st.caption(" · ".join(f"{n} {k}" for k, n in counts.items()))
-    metric_key = "val_accuracy" if info.task == "classification" else "val_mae"
-    points = []
-    for r, s in snaps:
-        if s.status != "completed" or not s.summary:
-            continue
-        value = (s.summary.get("final") or {}).get(metric_key)
-        labelled = (s.summary.get("finetune") or {}).get("labelled_examples") or 0
-        per = labelled / info.num_outputs if info.task == "classification" else labelled
-        text = r["budget"] if r["budget"] != "all" else f"all ({per:.0f})"
-        if value is not None:
-            points.append(BudgetPoint(r["strategy"], r["label"], per, text, r["seed"], value))
-    if points:
-        st.plotly_chart(budget_figure(points, info.task, unit_name), width="stretch", config=PNG_CONFIG,
+    res = ft.aggregate_results([ft.RunOutcome(r["strategy"], r["label"], r["budget"], r["seed"], s.status, s.summary,
+                                              r["source"]) for r, s in snaps], info.task, info.num_outputs, unit_name)
+    st.caption(" · ".join(f"{n} {k}" for k, n in res.counts.items()))
+    if res.points:
+        st.plotly_chart(budget_figure(res, info.task, unit_name), width="stretch", config=PNG_CONFIG,
                         key="ft_budget_chart")
     series = [Series(r["title"], s.epochs, s.steps, s.batch_losses, s.status) for r, s in snaps[-8:]]
     st.markdown("**Training curves**" + (" (the last 8 runs)" if len(snaps) > 8 else ""))
     st.plotly_chart(curves_figure(series, info.task, height=380),
                     width="stretch", config=PNG_CONFIG, key="ft_curves_chart")
-    table = []
-    for r, s in snaps:
-        final = (s.summary or {}).get("final") or {}
-        fin = (s.summary or {}).get("finetune") or {}
-        table.append({"strategy": r["label"], unit_name: r["budget"], "seed": r["seed"], "status": s.status,
-                      metric_key.replace("_", " "): final.get(metric_key),
-                      "trainable params": fin.get("trainable_params"), "frozen params": fin.get("frozen_params"),
-                      "pretrained": r["source"] or "–"})
-    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(res.rows), hide_index=True, width="stretch")
     if all(s.finished for _, s in snaps) and st.session_state.get("ft_done_seen") != len(snaps):
         st.session_state["ft_done_seen"] = len(snaps)
         st.rerun(scope="app")

@@ -34,7 +34,8 @@ def residual_rows(seeds: list[int]) -> None:
             accs.append(tr.result.history[-1].val_metric)
             first.append(norms["blocks.0.conv"][0])
             last.append(norms["blocks.7.conv"][0])
-        print(f"  {preset:24s} val accuracy {statistics.mean(accs):.3f} (seeds: {', '.join(f'{a:.3f}' for a in accs)}); "
+        print(f"  {preset:24s} val accuracy {statistics.mean(accs):.3f} "
+              f"(seeds: {', '.join(f'{a:.3f}' for a in accs)}); "
               f"grad norm at step 1: first conv {statistics.mean(first):.1e}, last conv {statistics.mean(last):.1e}")
 
 

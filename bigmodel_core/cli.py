@@ -1,5 +1,13 @@
 """Command line: ``python -m bigmodel_core <command>``.
 
+Every command-line argument is parsed here, the only module that uses argparse; what a command
+does is a plain function of its room (``training.runner.train_and_save``,
+``experiments.distill.distill_and_save``, ``experiments.compare.run_compare``,
+``experiments.finetune.run_pretrain`` and ``run_finetune``, ``export.write_script``). The options
+that ``train``, ``distill``, ``compare`` and ``finetune`` share (``--out``, ``--overwrite``,
+``--epochs``, ``--device``, ``--seed``) come from one parent parser; the config overrides among
+them reach the commands as dotted-path changes.
+
 Exit codes: 0 success, 2 bad input (one line on stderr, no traceback), 1 a run that
 did not complete (diverged or failed).
 """
@@ -10,33 +18,76 @@ import argparse
 import json
 import sys
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from bigmodel_core.config.presets import load_config_arg, preset_descriptions, preset_names
-from bigmodel_core.config.specs import ConfigError, ExperimentConfig, parse_config_here
+from bigmodel_core.config.specs import ConfigError, ExperimentConfig, json_schema, parse_config_here
 from bigmodel_core.data import DATASET_NAMES, DatasetError, dataset_info
+from bigmodel_core.experiments import distill
+from bigmodel_core.experiments.compare import run_compare
+from bigmodel_core.experiments.finetune import (
+    DEFAULT_BACKBONE_LR_SCALE,
+    PRETRAINED_DIR,
+    RECIPES,
+    run_finetune,
+    run_pretrain,
+)
+from bigmodel_core.export import write_script
 from bigmodel_core.nn.models import summarize
 from bigmodel_core.nn.shapes import SpecError, check_design
-from bigmodel_core.safejson import number_arg
+from bigmodel_core.safejson import parse_number
+from bigmodel_core.training.bench import run_bench
+from bigmodel_core.training.runner import train_and_save
 from bigmodel_core.training.store import StoreError, check_out_dir
+from bigmodel_core.training.trainer import BatchEnd, EpochEnd
 
 
 class UsageError(Exception):
     """Bad input from the command line; printed as one line, exit code 2."""
 
 
-def _config(args: argparse.Namespace) -> ExperimentConfig:
-    cfg = load_config_arg(args.config)
-    changes = {}
+def number_arg(kind: type, low: float | None = None) -> Callable[[str], float | int]:
+    """An argparse type from :func:`bigmodel_core.safejson.parse_number`: a whole number (``int``) or
+    a finite float, bounded in length and value, so ``--epochs 99...9`` (thousands of digits) or
+    ``--seconds 1e999`` exit 2 with a short message naming the option."""
+    def parse(text: str) -> float | int:
+        try:
+            return parse_number(text, kind, low)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = "whole number" if kind is int else "number"
+    return parse
+
+
+def shared_options() -> argparse.ArgumentParser:
+    """The parent parser of the commands that train and write a folder: train, distill, compare, finetune."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--out", required=True, help="the folder to write (new or empty, unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="write into an existing non-empty --out folder")
+    p.add_argument("--epochs", type=number_arg(int, 1), help="override the config's training.epochs")
+    p.add_argument("--device", help="override the config's training.device (auto, cpu, cuda, cuda:N, mps)")
+    p.add_argument("--seed", type=number_arg(int, 0), help="override the config's seed")
+    return p
+
+
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The shared options that change the config, as dotted-path changes (none for other commands)."""
+    changes: dict[str, Any] = {}
     if getattr(args, "epochs", None) is not None:
         changes["training.epochs"] = args.epochs
     if getattr(args, "device", None) is not None:
         changes["training.device"] = args.device
     if getattr(args, "seed", None) is not None:
         changes["seed"] = args.seed
+    return changes
+
+
+def _config(args: argparse.Namespace) -> ExperimentConfig:
+    cfg = load_config_arg(args.config)
+    changes = overrides(args)
     # the device is checked here, before any data is built: cuda on a CPU-only machine fails now
     return parse_config_here(cfg.with_changes(changes) if changes else cfg)
-
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -59,8 +110,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     cfg = _config(args)
     check_design(cfg)
     if args.schema:
-        from bigmodel_core.config.specs import json_schema
-
         print(json.dumps(json_schema(), indent=2))
     else:
         print(f"ok: {cfg.model.family} on {cfg.data.name}, {cfg.training.epochs} epochs")
@@ -100,8 +149,6 @@ def _bar(done: int, total: int, width: int = 28) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from bigmodel_core.training.runner import train_and_save
-
     cfg = _config(args)
     out = check_out_dir(args.out, args.overwrite)  # before training: a bad folder fails in a second, not after
     summary = train_and_save(cfg, out, on_event=_progress(cfg))
@@ -110,8 +157,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
-    from bigmodel_core.experiments import distill  # noqa: PLC0415 - loads the fine-tune room only when used
-
     cfg = _config(args)
     distill.check_settings(args.temperature, args.alpha)
     teacher = distill.load_teacher(args.teacher)
@@ -129,8 +174,6 @@ def _progress(cfg: ExperimentConfig) -> Callable[[object], None]:
 
     def on_event(ev: object) -> None:
         nonlocal last_print
-        from bigmodel_core.training.trainer import BatchEnd, EpochEnd
-
         if isinstance(ev, BatchEnd):
             now = time.perf_counter()
             if now - last_print < (0.1 if tty else 2.0) and ev.batch != ev.batches_per_epoch:
@@ -152,8 +195,6 @@ def _progress(cfg: ExperimentConfig) -> Callable[[object], None]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from bigmodel_core.training.bench import run_bench
-
     result = run_bench(args.presets or ["quickstart_cnn", "textbook_lstm"], seconds=args.seconds)
     if args.json:
         print(json.dumps(result))
@@ -165,10 +206,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-Command = Callable[[argparse._SubParsersAction], None]
+def cmd_compare(args: argparse.Namespace) -> int:
+    return run_compare(args.config, args.vary, args.out, overwrite=args.overwrite, overrides=overrides(args),
+                       workers=args.workers, threads=args.threads)
 
 
-def _add_core(sub: argparse._SubParsersAction) -> None:
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    return run_pretrain(args.name, args.out, epochs=args.epochs)
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    return run_finetune(args.config, args.out, pretrained=args.pretrained, strategy=args.strategy,
+                        labels_per_class=args.labels_per_class, backbone_lr_scale=args.backbone_lr_scale,
+                        overwrite=args.overwrite, overrides=overrides(args))
+
+
+def cmd_export_code(args: argparse.Namespace) -> int:
+    return write_script(args.config, args.out)
+
+
+def _add_engine_commands(sub: argparse._SubParsersAction, shared: argparse.ArgumentParser) -> None:
     p = sub.add_parser("datasets", help="list the datasets")
     p.set_defaults(func=cmd_datasets)
     p = sub.add_parser("presets", help="list the preset configs")
@@ -181,25 +238,16 @@ def _add_core(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config")
     p.add_argument("--json", action="store_true", help="print one JSON object (a row per layer, and totals)")
     p.set_defaults(func=cmd_summary)
-    p = sub.add_parser("train", help="train a config and write the run folder")
+    p = sub.add_parser("train", parents=[shared], help="train a config and write the run folder")
     p.add_argument("config")
-    p.add_argument("--out", required=True)
-    p.add_argument("--overwrite", action="store_true", help="write into an existing non-empty --out folder")
-    p.add_argument("--epochs", type=number_arg(int))
-    p.add_argument("--device")
-    p.add_argument("--seed", type=number_arg(int))
     p.set_defaults(func=cmd_train)
-    p = sub.add_parser("distill", help="train a student on a teacher's softened outputs and write the run folder")
+    p = sub.add_parser("distill", parents=[shared],
+                       help="train a student on a teacher's softened outputs and write the run folder")
     p.add_argument("config", help="the student: a config file or preset name")
     p.add_argument("--teacher", required=True, help="a shipped pretrained name or a run folder (same data)")
     p.add_argument("--temperature", type=number_arg(float, 0.0), default=4.0, help="softening T (default 4)")
     p.add_argument("--alpha", type=number_arg(float, 0.0), default=0.7,
                    help="weight of the teacher's soft targets, 0-1 (default 0.7); 1 - alpha goes to the labels")
-    p.add_argument("--out", required=True)
-    p.add_argument("--overwrite", action="store_true", help="write into an existing non-empty --out folder")
-    p.add_argument("--epochs", type=number_arg(int))
-    p.add_argument("--device")
-    p.add_argument("--seed", type=number_arg(int))
     p.set_defaults(func=cmd_distill)
     p = sub.add_parser("bench", help="engine throughput versus a plain PyTorch loop")
     p.add_argument("presets", nargs="*")
@@ -208,30 +256,50 @@ def _add_core(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_bench)
 
 
-# Each feature module contributes its subcommands here.
-COMMANDS: list[Command] = [_add_core]
-
-
-def _extra_commands() -> list[Command]:
-    extra: list[Command] = []
-    for mod_name in ("experiments.compare", "experiments.finetune", "export"):
-        try:
-            mod = __import__(f"bigmodel_core.{mod_name}", fromlist=["add_cli"])
-        except ModuleNotFoundError as exc:
-            if exc.name == f"bigmodel_core.{mod_name}":
-                continue
-            raise
-        if hasattr(mod, "add_cli"):
-            extra.append(mod.add_cli)
-    return extra
+def _add_experiment_commands(sub: argparse._SubParsersAction, shared: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "compare", parents=[shared], help="fair side-by-side runs that vary config fields",
+        description="Runs CONFIG once per position of the value lists, all from the same initial weights and "
+                    "batches, and writes one run folder per run, comparison.json, summary.csv and curves.csv to "
+                    "--out. Exit code 0 when every run finished (a diverged run is a result), 1 if one failed, "
+                    "2 on bad input.")
+    p.add_argument("config", help="a config JSON file or a preset name")
+    p.add_argument("--vary", action="append", required=True, metavar="FIELD=V1,V2,...",
+                   help="dotted config path and values (JSON where possible); repeat to pair fields run by run")
+    p.add_argument("--workers", type=number_arg(int, 1), default=1, help="runs trained at once (default 1)")
+    p.add_argument("--threads", type=number_arg(int, 1), help="torch threads per run (default: cores / workers)")
+    p.set_defaults(func=cmd_compare)
+    names = ", ".join(RECIPES)
+    p = sub.add_parser("pretrain", help=f"remake a shipped pretrained model ({names})")
+    p.add_argument("name", choices=list(RECIPES))
+    p.add_argument("--out", default=str(PRETRAINED_DIR), help="folder for NAME.safetensors and NAME.json")
+    p.add_argument("--epochs", type=number_arg(int, 1), help="stop after this many epochs (checked against the card's "
+                                                             "per-epoch sha256)")
+    p.set_defaults(func=cmd_pretrain)
+    p = sub.add_parser("finetune", parents=[shared],
+                       help="fine-tune pretrained weights on a target task with a label budget")
+    p.add_argument("config", help=f"target config (JSON file or preset), or a pretrained name ({names}) for "
+                                  "its suggested target")
+    p.add_argument("--pretrained", help=f"a shipped model ({names}) or a .safetensors file")
+    p.add_argument("--strategy", default="head", help="head | last:N | full | scratch")
+    p.add_argument("--labels-per-class", default="all",
+                   help="labelled examples per class (in all, for regression), or 'all'")
+    p.add_argument("--backbone-lr-scale", type=number_arg(float, 0), default=DEFAULT_BACKBONE_LR_SCALE,
+                   help="learning-rate factor for trained pretrained blocks (last:N, full)")
+    p.set_defaults(func=cmd_finetune)
+    p = sub.add_parser("export-code", help="write a standalone PyTorch script for a config")
+    p.add_argument("config", help="a config JSON file or a preset name")
+    p.add_argument("-o", "--out", help="script file to write (default: print to stdout)")
+    p.set_defaults(func=cmd_export_code)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bigmodel_core",
                                      description="bigmodel playground engine: datasets, presets, training")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in COMMANDS + _extra_commands():
-        add(sub)
+    shared = shared_options()
+    _add_engine_commands(sub, shared)
+    _add_experiment_commands(sub, shared)
     return parser
 
 

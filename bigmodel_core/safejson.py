@@ -11,16 +11,15 @@ One rule for every number that arrives as text:
 - a document nested deeper than Python's recursion limit is an error, not a crash.
 
 :func:`loads` raises :class:`JSONInputError` (a ``ValueError``) for text that is not JSON, with
-the position; never any other exception. :func:`number_arg` applies the same rule to command-line
-numbers (``--epochs``, ``--seed``, ...), so the CLI exits 2 naming the option.
+the position; never any other exception. :func:`parse_number` applies the same rule to command-line
+numbers (``--epochs``, ``--seed``, ...); the CLI wraps it, so a bad number exits 2 naming the option.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-from typing import Any, Callable
+from typing import Any
 
 MAX_NUMBER_CHARS = 40  # no real setting needs more; 2**63 has 19 digits, a float's repr at most 24 chars
 
@@ -73,23 +72,20 @@ def loads(raw: str | bytes | bytearray, what: str = "the text") -> Any:
         raise JSONInputError(f"{what} could not be read: {str(exc)[:200]}") from None
 
 
-def number_arg(kind: type, low: float | None = None) -> Callable[[str], float | int]:
-    """An argparse type: a whole number (``int``) or a finite float, bounded in length and value, so
-    ``--epochs 99...9`` (thousands of digits) or ``--seconds 1e999`` exit 2 with a short message."""
-    def parse(text: str) -> float | int:
-        shown = text if len(text) <= MAX_NUMBER_CHARS else text[:MAX_NUMBER_CHARS] + f"... ({len(text):,} characters)"
-        if len(text) > MAX_NUMBER_CHARS:
-            raise argparse.ArgumentTypeError(f"{shown!r} is too long for a number")
-        try:
-            value = kind(text)
-        except ValueError:
-            what = "whole number" if kind is int else "number"
-            raise argparse.ArgumentTypeError(f"{shown!r} is not a {what}") from None
-        if isinstance(value, float) and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{shown!r} is not a finite number")
-        if low is not None and value < low:
-            raise argparse.ArgumentTypeError(f"{shown!r} must be at least {low:g}")
-        return value
-
-    parse.__name__ = "whole number" if kind is int else "number"
-    return parse
+def parse_number(text: str, kind: type, low: float | None = None) -> float | int:
+    """A whole number (``int``) or a finite float from command-line text, bounded in length and value,
+    so ``--epochs 99...9`` (thousands of digits) or ``--seconds 1e999`` are refused with a short
+    message; raises ValueError (the CLI turns it into a usage error naming the option)."""
+    shown = text if len(text) <= MAX_NUMBER_CHARS else text[:MAX_NUMBER_CHARS] + f"... ({len(text):,} characters)"
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ValueError(f"{shown!r} is too long for a number")
+    try:
+        value = kind(text)
+    except ValueError:
+        what = "whole number" if kind is int else "number"
+        raise ValueError(f"{shown!r} is not a {what}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{shown!r} is not a finite number")
+    if low is not None and value < low:
+        raise ValueError(f"{shown!r} must be at least {low:g}")
+    return value

@@ -30,6 +30,7 @@ from bigmodel_core.inspect import probes
 from bigmodel_core.training.jobs import ACTIVE, Job, Snapshot
 from bigmodel_core.training.store import StoredRun
 from bigmodel_core.training.trainer import Trainer, load_data
+from ui import state
 from ui.figures import probes as figs
 
 CACHE = "inspect_cache"  # session key: (cache key, ProbeResult) of the last on-demand computation
@@ -56,8 +57,6 @@ def render_inspect(source: Job | Snapshot | StoredRun | None, trainer: Trainer |
 
 def _find_job(snap: Snapshot) -> Job | None:
     try:
-        from ui import state
-
         return state.get_pool().get(state.owner_id(), snap.job_id)
     except Exception:  # noqa: BLE001 - without the pool the area still shows what the snapshot holds
         return None

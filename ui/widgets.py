@@ -51,7 +51,8 @@ def datasets_for(family: str) -> list[str]:
 def conv_block(i: int, b: dict[str, Any], advanced: bool) -> dict[str, Any]:
     c = st.columns([1.1, 0.9, 1.2, 1.2, 0.9, 1.0] if advanced else [1.2, 1.0, 1.3, 1.0, 1.0])
     out = dict(b)
-    out["channels"] = c[0].number_input("channels", 1, current_limits().max_channels, int(b["channels"]), key=key("conv", i, "ch"))
+    out["channels"] = c[0].number_input("channels", 1, current_limits().max_channels, int(b["channels"]),
+                                        key=key("conv", i, "ch"))
     out["kernel"] = c[1].number_input("kernel", 1, 15, int(b["kernel"]), key=key("conv", i, "k"))
     out["activation"] = c[2].selectbox("activation", ACTIVATIONS, ACTIVATIONS.index(b["activation"]),
                                        key=key("conv", i, "act"))
@@ -94,8 +95,10 @@ def dense_layer(i: int, d: dict[str, Any], advanced: bool) -> dict[str, Any]:
 def rnn_options(m: dict[str, Any], advanced: bool) -> dict[str, Any]:
     c = st.columns(4)
     out = dict(m)
-    out["hidden"] = c[0].number_input("hidden size", 1, current_limits().max_units, int(m["hidden"]), key=key("rnn", "hidden"))
-    out["layers"] = c[1].number_input("layers", 1, current_limits().max_rnn_layers, int(m["layers"]), key=key("rnn", "layers"))
+    out["hidden"] = c[0].number_input("hidden size", 1, current_limits().max_units, int(m["hidden"]),
+                                      key=key("rnn", "hidden"))
+    out["layers"] = c[1].number_input("layers", 1, current_limits().max_rnn_layers, int(m["layers"]),
+                                      key=key("rnn", "layers"))
     if advanced:
         out["bidirectional"] = c[2].checkbox("bidirectional", bool(m["bidirectional"]), key=key("rnn", "bi"))
         out["dropout"] = c[3].number_input("dropout between layers", 0.0, 0.95, float(m["dropout"]), 0.05,

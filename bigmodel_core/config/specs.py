@@ -3,6 +3,11 @@
 Every run is fully described by one :class:`ExperimentConfig`. It is built from JSON,
 widgets or presets, validated here with messages that name the field and the allowed
 values, and dumped back to JSON unchanged (round-trip).
+
+This module holds the field models and the entry points that validate into them
+(:func:`parse_config`, :func:`parse_config_here`). Dotted paths and :class:`ConfigError` are in
+:mod:`.paths`, the wording of pydantic's errors in :mod:`.problems`, the device check in
+:mod:`.devices`; the names callers use are re-exported here.
 """
 
 from __future__ import annotations
@@ -15,7 +20,19 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bigmodel_core.limits import current_limits
-from bigmodel_core.safejson import JSONInputError, TooLong, loads, too_long_message
+from bigmodel_core.safejson import JSONInputError, loads
+
+from .devices import DEVICES, device_problem
+from .paths import MAX_SHOWN_PROBLEMS, ConfigError, brief, get_path, set_path
+from .problems import validation_problems
+
+# the names callers import from here, wherever they are defined
+__all__ = [
+    "ACTIVATIONS", "DEVICES", "FAMILIES", "MAX_SHOWN_PROBLEMS", "OPTIMIZERS", "SCHEDULES", "CNNSpec", "ConfigError",
+    "ConvBlock", "DataSpec", "DenseLayer", "EarlyStopping", "ExperimentConfig", "ModelSpec", "OptimizerSpec",
+    "RNNSpec", "RegularizationSpec", "TrainingSpec", "device_problem", "get_path", "json_schema", "parse_config",
+    "parse_config_here", "set_path",
+]
 
 Activation = Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "elu"]
 ACTIVATIONS: tuple[str, ...] = Activation.__args__  # type: ignore[attr-defined]
@@ -25,20 +42,6 @@ ScheduleName = Literal["constant", "step", "cosine"]
 SCHEDULES: tuple[str, ...] = ScheduleName.__args__  # type: ignore[attr-defined]
 Family = Literal["cnn", "rnn", "lstm", "gru"]
 FAMILIES: tuple[str, ...] = ("cnn", "rnn", "lstm", "gru")
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
-MAX_SHOWN_PROBLEMS = 20  # a ConfigError's text lists this many problems; .problems keeps all
-
-
-class ConfigError(ValueError):
-    """A config that cannot be used; ``problems`` holds (field path, message) pairs."""
-
-    def __init__(self, problems: list[tuple[str, str]]):
-        self.problems = problems
-        # the text stays readable even when hostile input produces thousands of problems
-        shown = [f"{path}: {msg}" if path else msg for path, msg in problems[:MAX_SHOWN_PROBLEMS]]
-        if len(problems) > MAX_SHOWN_PROBLEMS:
-            shown.append(f"and {len(problems) - MAX_SHOWN_PROBLEMS} more problems")
-        super().__init__("; ".join(shown))
 
 
 class _Strict(BaseModel):
@@ -47,20 +50,14 @@ class _Strict(BaseModel):
                               allow_inf_nan=False)
 
 
-def _brief(value: Any, limit: int = 60) -> str:
-    """repr() of a value from the user, cut short: a message must not echo a huge input back."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
-        return f"<an integer of about {int(value.bit_length() * 0.30103):,} digits>"  # repr() could not even convert it
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
-
-
 def _finite(v: float) -> float:
     if isinstance(v, float) and not math.isfinite(v):
         raise ValueError("must be a finite number")
     return v
 
 
+# The field checks that need the data registry import it when they first run: the registry loads
+# torch (about 1 s), and the config's names and schema are used where nothing trains.
 class DataSpec(_Strict):
     name: str = "synthetic_digits"
     train_size: int = Field(4000, ge=1)
@@ -72,10 +69,10 @@ class DataSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
-        from bigmodel_core.data import DATASET_NAMES
+        from bigmodel_core.data import DATASET_NAMES  # noqa: PLC0415 - data loads torch: on first use
 
         if v not in DATASET_NAMES:
-            raise ValueError(f"unknown dataset {_brief(v)}; choose one of: {', '.join(DATASET_NAMES)}")
+            raise ValueError(f"unknown dataset {brief(v)}; choose one of: {', '.join(DATASET_NAMES)}")
         return v
 
     @field_validator("train_size")
@@ -96,7 +93,7 @@ class DataSpec(_Strict):
 
     @model_validator(mode="after")
     def _dataset_options(self) -> DataSpec:
-        from bigmodel_core.data import DatasetError, dataset_info
+        from bigmodel_core.data import DatasetError, dataset_info  # noqa: PLC0415 - data loads torch: on first use
 
         try:
             info = dataset_info(self.name, image_size=self.image_size, seq_len=self.seq_len)
@@ -125,7 +122,8 @@ class ConvBlock(_Strict):
     pool: Literal["max", "avg", "none"] = "max"
     pool_size: int = Field(2, ge=2, le=8)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    residual: bool = Field(False, description="add the block's input to its conv output (a 1x1 conv when shapes differ)")
+    residual: bool = Field(False,
+                           description="add the block's input to its conv output (a 1x1 conv when shapes differ)")
 
     @field_validator("channels")
     @classmethod
@@ -186,6 +184,8 @@ class RNNSpec(_Strict):
 
 
 ModelSpec = Annotated[Union[CNNSpec, RNNSpec], Field(discriminator="family")]
+# each tag of the model union and its model, in the order messages list the families
+_TAGGED: dict[str, type[BaseModel]] = {f: CNNSpec if f == "cnn" else RNNSpec for f in FAMILIES}
 
 
 class OptimizerSpec(_Strict):
@@ -254,7 +254,7 @@ class TrainingSpec(_Strict):
     @classmethod
     def _device(cls, v: str) -> str:
         if v not in DEVICES and not re.fullmatch(r"cuda:\d{1,2}", v):
-            raise ValueError(f"unknown device {_brief(v)}; choose one of: {', '.join(DEVICES)} (or cuda:N)")
+            raise ValueError(f"unknown device {brief(v)}; choose one of: {', '.join(DEVICES)} (or cuda:N)")
         return v
 
 
@@ -268,7 +268,7 @@ class ExperimentConfig(_Strict):
 
     @model_validator(mode="after")
     def _fits_data(self) -> ExperimentConfig:
-        from bigmodel_core.data import dataset_info
+        from bigmodel_core.data import dataset_info  # noqa: PLC0415 - data loads torch: on first use
 
         info = dataset_info(self.data.name, image_size=self.data.image_size, seq_len=self.data.seq_len)
         if self.model.family == "cnn" and info.kind != "image":
@@ -301,127 +301,6 @@ class ExperimentConfig(_Strict):
         return parse_config(d)
 
 
-def set_path(d: dict[str, Any], path: str, value: Any) -> None:
-    """Set ``d[a][b][c] = value`` for ``path == "a.b.c"``; list items by index ("model.conv.0.channels")."""
-    parts = path.split(".")
-    node: Any = d
-    for i, part in enumerate(parts[:-1]):
-        node = _child(node, part, ".".join(parts[: i + 1]))
-    last = parts[-1]
-    if isinstance(node, list):
-        idx = _index(node, last, path)
-        node[idx] = value
-    elif isinstance(node, dict):
-        if last not in node:
-            raise ConfigError([(path, f"unknown field {_brief(last)}; known here: {', '.join(node)}")])
-        node[last] = value
-    else:
-        raise ConfigError([(path, "is not a field that can be set")])
-
-
-def get_path(d: dict[str, Any], path: str) -> Any:
-    node: Any = d
-    parts = path.split(".")
-    for i, part in enumerate(parts):
-        node = _child(node, part, ".".join(parts[: i + 1]))
-    return node
-
-
-def _index(node: list, part: str, path: str) -> int:
-    try:
-        idx = int(part)
-    except ValueError:
-        raise ConfigError([(path, f"{_brief(part)} is not a list index")]) from None
-    if not 0 <= idx < len(node):
-        raise ConfigError([(path, f"index {idx} is out of range (0..{len(node) - 1})")])
-    return idx
-
-
-def _child(node: Any, part: str, path: str) -> Any:
-    if isinstance(node, list):
-        return node[_index(node, part, path)]
-    if isinstance(node, dict):
-        if part not in node:
-            raise ConfigError([(path, f"unknown field {_brief(part)}; known here: {', '.join(node)}")])
-        return node[part]
-    raise ConfigError([(path, "is not a section with fields")])
-
-
-def _loc_to_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for item in loc:
-        if isinstance(item, int):
-            out += f"[{item}]"
-        elif item in FAMILIES and out.endswith("model"):
-            continue  # the discriminated-union tag pydantic inserts: model.cnn.conv -> model.conv
-        else:
-            out += ("." if out else "") + str(item)
-    return out
-
-
-def _allowed_keys(model: type[BaseModel] | None) -> str:
-    return ", ".join(model.model_fields) if model else ""
-
-
-def _section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The pydantic model that owns the container at ``loc`` (for unknown-key messages)."""
-    model: Any = ExperimentConfig
-    for item in loc:
-        if isinstance(item, int):
-            continue
-        if item in FAMILIES and model is None:
-            continue
-        if item == "cnn":
-            model = CNNSpec
-            continue
-        if item in ("rnn", "lstm", "gru"):
-            model = RNNSpec
-            continue
-        field = model.model_fields.get(item) if model else None
-        if field is None:
-            return None
-        ann = field.annotation
-        model = _model_in(ann)
-    return model
-
-
-def _model_in(ann: Any) -> Any:
-    if isinstance(ann, type) and issubclass(ann, BaseModel):
-        return ann
-    for arg in getattr(ann, "__args__", ()) or ():
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _problems(exc: ValidationError) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            parent = _section_model(loc[:-1])
-            allowed = _allowed_keys(parent)
-            msg = f"unknown key {_brief(loc[-1])}" + (f"; allowed keys: {allowed}" if allowed else "")
-        elif kind == "union_tag_invalid":
-            got = err["input"].get("family") if isinstance(err["input"], dict) else err["input"]
-            msg = f"unknown model family {_brief(got)}; choose one of: {', '.join(FAMILIES)}"
-        elif kind == "union_tag_not_found":
-            msg = f"missing 'family'; choose one of: {', '.join(FAMILIES)}"
-        elif isinstance(err.get("input"), TooLong):
-            msg = too_long_message(err["input"])
-        else:
-            msg = err["msg"]
-            if msg.startswith("Value error, "):
-                msg = msg[len("Value error, ") :]
-            if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "literal_error",
-                        "int_type", "float_type", "bool_type", "string_type", "finite_number", "int_from_float"):
-                msg = f"{msg} (got {_brief(err['input'])})"
-        problems.append((_loc_to_path(loc), msg))
-    return problems
-
-
 def parse_config(raw: str | bytes | dict[str, Any] | ExperimentConfig) -> ExperimentConfig:
     """Validate JSON text or a dict into an ExperimentConfig, or raise ConfigError."""
     if isinstance(raw, ExperimentConfig):
@@ -440,25 +319,9 @@ def parse_config(raw: str | bytes | dict[str, Any] | ExperimentConfig) -> Experi
     try:
         return ExperimentConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_problems(exc)) from None
+        raise ConfigError(validation_problems(exc, ExperimentConfig, _TAGGED)) from None
     except RecursionError:
         raise ConfigError([("", "config is nested too deeply")]) from None
-
-
-def device_problem(name: str) -> str | None:
-    """Why ``training.device`` ``name`` cannot be used on this machine, or None when it can."""
-    import torch
-
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            return f"{_brief(name)}: no CUDA GPU is available here; use 'auto' or 'cpu'"
-        index = int(name.partition(":")[2] or 0)
-        if index >= torch.cuda.device_count():
-            return (f"{_brief(name)}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
-                    f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        return "'mps': Apple MPS is not available here; use 'auto' or 'cpu'"
-    return None
 
 
 def parse_config_here(raw: str | bytes | dict[str, Any] | ExperimentConfig) -> ExperimentConfig:
@@ -484,7 +347,7 @@ def _check_size(raw: dict[str, Any]) -> None:
     except (TypeError, ValueError) as exc:
         path = _huge_int_path(raw)
         if path is not None:
-            raise ConfigError([(path, f"{_brief(get_path(raw, path))} is too long a number")]) from None
+            raise ConfigError([(path, f"{brief(get_path(raw, path))} is too long a number")]) from None
         raise ConfigError([("", f"config cannot be read as JSON: {str(exc)[:200]}")]) from None
     if size > limit:
         raise ConfigError([("", f"config is {size:,} bytes as JSON; the limit is {limit:,}")])

@@ -19,7 +19,7 @@ REAL_DIGITS_SIZE = 1797
 def load_sklearn_digits() -> tuple[torch.Tensor, torch.Tensor]:
     """All 1,797 images as (N, 8, 8) floats in [0, 1] and their int64 labels."""
     # Imported here: scikit-learn is slow to import and only these two datasets need it.
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # noqa: PLC0415
 
     bunch = load_digits()
     images = torch.as_tensor(bunch.images, dtype=torch.float32) / 16.0

@@ -10,215 +10,45 @@ Opt-in monitoring: with ``BIGMODEL_STATS_FILE=/path/stats.json`` in the environm
 ``stats_file=``) the pool rewrites that file (atomically) whenever a job starts or ends, with
 ``running``, ``peak_running``, ``queued``, ``max_workers``, ``pid`` and ``time``, so a load
 test or an operator can check the concurrency cap from outside the server process.
+
+A job's own state and its :class:`~bigmodel_core.training.job.Snapshot` are in :mod:`.job`; this
+module re-exports them with the pool.
 """
 
 from __future__ import annotations
 
-import copy
+import ctypes
 import gc
 import json
-import math
 import os
 import secrets
 import threading
 import time
 import traceback
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from bigmodel_core.config.specs import ExperimentConfig
 from bigmodel_core.limits import current_limits
 
+from .devices import device_label
+from .events import EpochEnd, RunEnd
+from .job import ACTIVE, FINISHED, EpochHook, Job, Snapshot, TrainerFactory
 from .store import RunStore, StoreError, atomic_write_text, history_rows
-from .trainer import BatchEnd, Control, EpochEnd, RunEnd, Trainer, device_label
+from .trainer import Trainer
 from .workspace import clear_job_record, write_job_record
 
-MAX_POINTS = 4000  # per-batch points kept per job; older points are thinned, never invented
+__all__ = ["ACTIVE", "FINISHED", "KEEP_TRAINERS", "RELEASE_AFTER", "EpochHook", "Job", "JobPool", "Snapshot",
+           "TrainerFactory", "release_free_memory"]
 
-EpochHook = Callable[["Job", Trainer, EpochEnd], None]
-TrainerFactory = Callable[["Job"], Trainer]
-
-FINISHED = ("completed", "stopped", "diverged", "failed")
-ACTIVE = ("queued", "running", "paused")  # a job exists and has not finished
 KEEP_TRAINERS = 8  # finished jobs per owner that keep their Trainer for probes (a comparison has up to 8 runs)
 RELEASE_AFTER = 45.0  # seconds without a poll from a session before its finished jobs let go of their Trainers
 
 
-def _trim_malloc() -> None:
-    """Give freed heap pages back to the system (glibc), so RSS falls when sessions let go."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass  # not glibc: the memory is reused by the next training instead
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A consistent copy of a job's progress, safe to read from the page thread."""
-
-    job_id: str
-    label: str
-    group: str | None
-    status: str  # queued | running | paused | completed | stopped | diverged | failed
-    message: str
-    queue_position: int | None
-    steps: list[int]
-    batch_losses: list[float]
-    epochs: list[dict[str, float]]
-    step: int
-    total_steps: int
-    eta_seconds: float | None
-    samples_per_sec: float | None
-    epoch_seconds: float | None
-    lr: float | None
-    device: str
-    run_id: str | None
-    summary: dict[str, Any] | None
-    extras: dict[str, Any]
-    config: ExperimentConfig
-    task: str
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINISHED
-
-    @property
-    def progress(self) -> float:
-        return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
-
-
-@dataclass
-class Job:
-    config: ExperimentConfig
-    owner: str
-    label: str = ""
-    group: str | None = None
-    kind: str = "train"
-    init_state: dict[str, torch.Tensor] | None = None
-    make_trainer: TrainerFactory | None = None
-    epoch_hooks: list[EpochHook] = field(default_factory=list)
-    save: bool = True
-    job_id: str = field(default_factory=lambda: secrets.token_urlsafe(12))
-    control: Control = field(default_factory=Control)
-    status: str = "queued"
-    message: str = ""
-    created: float = field(default_factory=time.time)
-    last_poll: float = field(default_factory=time.monotonic)
-
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        self._steps: list[int] = []
-        self._losses: list[float] = []
-        self._stride = 1
-        self._epochs: list[dict[str, float]] = []
-        self._step = 0
-        self._total = self.config.training.epochs * math.ceil(
-            self.config.data.train_size / self.config.training.batch_size)
-        self._elapsed = 0.0
-        self._lr: float | None = None
-        self._sps: float | None = None
-        self._epoch_seconds: float | None = None
-        self._device = ""
-        self._task = ""
-        self.run_id: str | None = None
-        self.summary: dict[str, Any] | None = None
-        self.extras: dict[str, Any] = {}
-        self.trainer: Trainer | None = None
-        self.final_state: dict[str, torch.Tensor] | None = None
-        self.pool: JobPool | None = None
-        self.stop_reason = ""
-        self._progressed = threading.Event()  # set by the first batch, or when the job ends without one
-        self._ended = threading.Event()  # set once the job is finished (any of FINISHED) for good
-
-    # --- control from the page ----------------------------------------------------------
-    def touch(self) -> None:
-        self.last_poll = time.monotonic()
-
-    def stop(self) -> None:
-        self.control.stop()
-        with self._lock:
-            if self.status == "queued":
-                self.status, self.message = "stopped", self.stop_reason or "stopped before it started"
-                self._progressed.set()
-                self._ended.set()
-
-    def pause(self) -> None:
-        self.control.pause()
-        with self._lock:
-            if self.status == "running":
-                self.status = "paused"
-
-    def resume(self) -> None:
-        self.control.resume()
-        with self._lock:
-            if self.status == "paused":
-                self.status = "running"
-
-    def wait_for_first_step(self, timeout: float) -> bool:
-        """Block until the first batch is recorded or the job ended; False on timeout.
-
-        Lets a page that just started a job draw it with its first point instead of polling fast.
-        """
-        return self._progressed.wait(timeout)
-
-    def wait_until_finished(self, timeout: float) -> bool:
-        """Block until the job has finished (its final status and results are set); False on timeout."""
-        return self._ended.wait(timeout)
-
-    def set_extra(self, key: str, value: Any) -> None:
-        with self._lock:
-            self.extras[key] = value
-
-    # --- recording from the worker --------------------------------------------------------
-    def record(self, ev: Any) -> None:
-        with self._lock:
-            if isinstance(ev, BatchEnd):
-                self._step = ev.step
-                self._total = ev.batches_per_epoch * self.config.training.epochs
-                self._elapsed = ev.elapsed
-                self._lr = ev.lr
-                self._progressed.set()
-                if ev.step % self._stride == 0:
-                    self._steps.append(ev.step)
-                    self._losses.append(ev.loss)
-                    if len(self._steps) > MAX_POINTS:
-                        # thin to every other measured point (never interpolate)
-                        self._steps = self._steps[::2]
-                        self._losses = self._losses[::2]
-                        self._stride *= 2
-            elif isinstance(ev, EpochEnd):
-                self._epochs.append({"epoch": ev.epoch, "train_loss": ev.train_loss, "val_loss": ev.val_loss,
-                                     "train_metric": ev.train_metric, "val_metric": ev.val_metric,
-                                     "lr": ev.lr, "seconds": ev.seconds, "step": self._step})
-                self._sps = ev.samples_per_sec
-                self._epoch_seconds = ev.seconds
-
-    def snapshot(self, position: int | None = None) -> Snapshot:
-        with self._lock:
-            eta = None
-            if self._step and self.status in ("running", "paused"):
-                eta = self._elapsed / self._step * max(0, self._total - self._step)
-            return Snapshot(
-                job_id=self.job_id, label=self.label, group=self.group, status=self.status,
-                message=self.message, queue_position=position, steps=list(self._steps),
-                batch_losses=list(self._losses), epochs=[dict(e) for e in self._epochs], step=self._step,
-                total_steps=self._total, eta_seconds=eta, samples_per_sec=self._sps,
-                epoch_seconds=self._epoch_seconds, lr=self._lr, device=self._device, run_id=self.run_id,
-                summary=copy.deepcopy(self.summary), extras=dict(self.extras), config=self.config,
-                task=self._task,
-            )
-
-
 def _load_malloc_trim() -> Callable[[int], int] | None:
     try:
-        import ctypes
-
         return ctypes.CDLL("libc.so.6").malloc_trim
     except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
         return None
@@ -446,7 +276,7 @@ class JobPool:
                 released += 1
         if released:
             gc.collect()
-            _trim_malloc()
+            release_free_memory()
         return released
 
     def _run(self, job: Job) -> None:

@@ -17,12 +17,14 @@ import secrets
 import shutil
 import tempfile
 import time
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 import torch
 from safetensors.torch import load_file
+from safetensors.torch import save as save_safetensors
 
 from bigmodel_core.config.specs import ExperimentConfig, parse_config
 
@@ -81,9 +83,7 @@ def history_rows(history: Iterable[Any]) -> list[dict[str, Any]]:
 
 
 def save_weights_bytes(state: dict[str, torch.Tensor]) -> bytes:
-    from safetensors.torch import save
-
-    return save({k: v.detach().cpu().contiguous() for k, v in state.items()})
+    return save_safetensors({k: v.detach().cpu().contiguous() for k, v in state.items()})
 
 
 def write_run(run_dir: Path, config: ExperimentConfig, rows: list[dict[str, Any]], summary: dict[str, Any],
@@ -237,8 +237,6 @@ def public_summary(summary: dict[str, Any]) -> dict[str, Any]:
 
 def zip_run(path: Path) -> bytes:
     """A zip of a run folder, for download; the summary without the owner's session token."""
-    import zipfile
-
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for f in sorted(path.iterdir()):

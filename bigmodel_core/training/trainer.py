@@ -4,269 +4,55 @@
 stores them for the page to draw. Everything random draws from per-run generators
 seeded from the config, so the same config and seed give identical metrics on CPU, even
 with several trainings running in one process.
+
+The loop's vocabulary lives beside it, one job a module: :mod:`.events` (what a run
+reports), :mod:`.callbacks` (the named points where probes and fine-tuning plug in),
+:mod:`.control` (stop and pause), :mod:`.devices`, :mod:`.optim` (optimizers, parameter
+groups, schedules) and :mod:`.gradnorms`. This module re-exports them, so callers import
+the loop and its vocabulary from one place.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence, TypeVar, Union
+from typing import Any, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bigmodel_core.config.specs import ExperimentConfig, OptimizerSpec, device_problem
+from bigmodel_core.config.specs import ExperimentConfig
 from bigmodel_core.data import Dataset, augment_images, build_dataset
 from bigmodel_core.nn.models import SeededDropout, build_model, count_params
 from bigmodel_core.nn.shapes import check_design
 
-from .plain_loop import EVAL_CHUNK, pick_device
-from .plain_loop import lr_factor as schedule_factor
+from .callbacks import C, Callback
+from .control import Control
+from .devices import device_label, resolve_device
+from .events import BatchEnd, EpochEnd, Event, RunEnd, RunResult
+from .gradnorms import GradNormLog
+from .optim import ParamGroup, build_optimizer, lr_factor, split_decay
+from .plain_loop import EVAL_CHUNK
 
+__all__ = [
+    "EXPLODED", "BatchEnd", "Callback", "Control", "EpochEnd", "Event", "GradNormLog", "ParamGroup", "RunEnd",
+    "RunResult", "Trainer", "build_optimizer", "device_label", "load_data", "lr_factor", "resolve_device",
+    "split_decay",
+]
 
-# --- events -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class BatchEnd:
-    epoch: int  # 1-based
-    batch: int  # 1-based within the epoch
-    batches_per_epoch: int
-    step: int  # 1-based over the run
-    loss: float  # data loss of this batch (per-sample mean), without L1/L2 penalties
-    lr: float
-    elapsed: float  # seconds since the run started
-
-
-@dataclass(frozen=True)
-class EpochEnd:
-    epoch: int
-    train_loss: float  # per-sample mean over the epoch, train mode, without penalties
-    train_metric: float  # accuracy or MAE over the epoch's batches
-    val_loss: float  # eval mode on the held-out split
-    val_metric: float
-    lr: float
-    seconds: float  # this epoch's training + validation time
-    samples_per_sec: float  # training samples per second of training time
-    is_best: bool
-
-
-@dataclass(frozen=True)
-class RunEnd:
-    status: str  # completed | stopped | diverged | failed
-    message: str
-    epochs_run: int
-    best_epoch: int | None
-    wall_seconds: float
-    samples_per_sec: float
-
-
-Event = Union[BatchEnd, EpochEnd, RunEnd]
 
 # A batch loss this many times the first one counts as diverged even if still finite: with
 # ReLUs a blown-up network can die and report a deceptively ordinary loss afterwards.
 EXPLODED = 1e4
 
 
-class Control:
-    """Thread-safe stop/pause switches a trainer checks before every batch."""
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._running.set()  # a paused run must wake up to notice the stop
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    def wait_if_paused(self) -> float:
-        """Block while paused; returns seconds spent paused."""
-        if self._running.is_set():
-            return 0.0
-        t0 = time.perf_counter()
-        self._running.wait()
-        return time.perf_counter() - t0
-
-
-def resolve_device(name: str) -> torch.device:
-    """The device ``name`` names ("auto": CUDA, then MPS, then CPU); a clear error if it is not here."""
-    if name != "auto":
-        problem = device_problem(name)
-        if problem:
-            raise ValueError(f"training.device {problem}")
-    return pick_device(name)
-
-
-def device_label(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"CUDA ({torch.cuda.get_device_name(device)})"
-    return {"mps": "Apple MPS", "cpu": "CPU"}.get(device.type, str(device))
-
-
 def load_data(config: ExperimentConfig) -> Dataset:
+    """The dataset ``config`` describes (built once per process and shared: see ``build_dataset``)."""
     d = config.data
     return build_dataset(d.name, train_size=d.train_size, val_size=d.val_size, seed=config.seed,
                          image_size=d.image_size, seq_len=d.seq_len)
-
-
-def split_decay(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    """Weights (2-D and up) are decayed and penalised; biases and norm scales are not (as nanoGPT)."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
-    return decay, no_decay
-
-
-@dataclass
-class ParamGroup:
-    params: list[nn.Parameter]
-    lr_scale: float = 1.0
-    name: str = "all"
-
-
-def build_optimizer(spec: OptimizerSpec, model: nn.Module,
-                    groups: list[ParamGroup] | None = None) -> torch.optim.Optimizer:
-    """The named optimizer over trainable parameters; ``groups`` give per-group lr scales."""
-    if groups is None:
-        groups = [ParamGroup([p for p in model.parameters() if p.requires_grad])]
-    torch_groups: list[dict[str, Any]] = []
-    for g in groups:
-        ids = {id(p) for p in g.params if p.requires_grad}
-        for decayed in (True, False):
-            ps = [p for p in g.params if id(p) in ids and (p.dim() >= 2) == decayed]
-            if ps:
-                torch_groups.append({"params": ps, "lr": spec.lr * g.lr_scale, "name": g.name,
-                                     "weight_decay": spec.weight_decay if decayed else 0.0})
-    if not torch_groups:
-        raise ValueError("no trainable parameters: every layer is frozen")
-    m = spec.effective_momentum
-    name = spec.name
-    if name in ("sgd", "momentum", "nesterov"):
-        return torch.optim.SGD(torch_groups, lr=spec.lr, momentum=0.0 if name == "sgd" else m,
-                               nesterov=name == "nesterov")
-    if name == "adagrad":
-        return torch.optim.Adagrad(torch_groups, lr=spec.lr)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(torch_groups, lr=spec.lr, momentum=m)
-    if name == "adam":
-        return torch.optim.Adam(torch_groups, lr=spec.lr)
-    if name == "adamw":
-        return torch.optim.AdamW(torch_groups, lr=spec.lr)
-    raise ValueError(f"unknown optimizer {name!r}")
-
-
-def lr_factor(spec: OptimizerSpec, epoch: int, step: int, total_steps: int, epochs: int) -> float:
-    """Schedule multiplier at a 0-based ``epoch`` and ``step`` (steps count over the whole run)."""
-    settings = {"schedule": spec.schedule, "step_size": spec.step_size, "gamma": spec.gamma}
-    return schedule_factor(settings, epoch, step, total_steps, epochs)
-
-
-class GradNormLog:
-    """Per-layer gradient L2 norms, measured after backward and before clipping.
-
-    Layers are the modules that own parameters ("blocks.0.conv", "rnn.1", "classifier");
-    a layer without gradients at a step (frozen) reads NaN there. When the log grows past
-    ``max_points`` every other measurement is dropped and later ones are kept half as often,
-    so a long run stays a few thousand points (measured values only, never interpolated).
-    """
-
-    def __init__(self, max_points: int = 2000):
-        self.max_points = max_points
-        self.steps: list[int] = []
-        self.norms: dict[str, list[float]] = {}
-        self._stride = 1
-        self._calls = 0
-
-    def record(self, step: int, model: nn.Module) -> None:
-        self._calls += 1
-        if (self._calls - 1) % self._stride:
-            return
-        groups: dict[str, list[torch.Tensor]] = {}
-        for name, p in model.named_parameters():
-            if p.grad is not None:
-                groups.setdefault(name.rpartition(".")[0] or name, []).append(p.grad.detach())
-        if not groups:
-            return
-        per_layer = torch.stack([torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in gs]))
-                                 for gs in groups.values()])
-        values = dict(zip(groups, per_layer.float().cpu().tolist()))  # one device sync per record
-        for name in values:
-            if name not in self.norms:
-                self.norms[name] = [math.nan] * len(self.steps)
-        self.steps.append(step)
-        for name, series in self.norms.items():
-            series.append(values.get(name, math.nan))
-        if len(self.steps) > self.max_points:
-            self.steps = self.steps[::2]
-            self.norms = {k: v[::2] for k, v in self.norms.items()}
-            self._stride *= 2
-
-    def copy(self) -> dict[str, Any]:
-        """A consistent copy, safe to take from another thread while the trainer records."""
-        steps, norms = list(self.steps), {k: list(v) for k, v in list(self.norms.items())}
-        n = min([len(steps), *(len(v) for v in norms.values())])
-        return {"steps": steps[:n], "norms": {k: v[:n] for k, v in norms.items()}}
-
-
-@dataclass
-class RunResult:
-    """What a finished run leaves behind, for the store and the summary."""
-
-    status: str = "running"
-    message: str = ""
-    history: list[EpochEnd] = field(default_factory=list)
-    best_epoch: int | None = None
-    wall_seconds: float = 0.0
-    samples_per_sec: float = 0.0
-
-
-class Callback:
-    """Named points of :meth:`Trainer.run` where probes, fairness checks and fine-tuning plug in.
-
-    Every hook does nothing here; a subclass overrides the ones it needs (``Trainer(callbacks=[...])``,
-    or :meth:`Trainer.add_callback` before the run starts). Hooks run on the training thread, in the
-    order the callbacks were given, and see the trainer itself.
-    """
-
-    def on_run_start(self, trainer: Trainer) -> None:
-        """Before the first batch."""
-
-    def on_train_mode(self, trainer: Trainer) -> None:
-        """Right after the trainer put the model in training mode (at the start, after each evaluation)."""
-
-    def on_batch(self, trainer: Trainer, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        """A training batch as the model is about to see it (after augmentation)."""
-
-    def after_backward(self, trainer: Trainer, step: int) -> None:
-        """The gradients of ``step`` (1-based over the run) are in ``.grad``, before clipping."""
-
-    def on_validation(self, trainer: Trainer, outputs: torch.Tensor) -> None:
-        """The model's outputs over the whole validation split of the evaluation that just ran."""
-
-    def on_epoch_end(self, trainer: Trainer, event: EpochEnd) -> None:
-        """An epoch was trained and validated; ``event`` is what run() yields next."""
-
-    def on_run_end(self, trainer: Trainer, event: RunEnd) -> None:
-        """The run ended (any status); ``event`` is its last event."""
-
-
-C = TypeVar("C", bound=Callback)
 
 
 class _Loop:

@@ -36,7 +36,8 @@ def hand_loss(s, t, y, temp, alpha):
 @given(st.integers(1, 6), st.integers(2, 7), st.floats(0.5, 20.0), st.floats(0.0, 1.0), st.integers(0, 10_000))
 def test_the_loss_equals_the_hand_written_formula(n, k, temp, alpha, seed):
     g = torch.Generator().manual_seed(seed)
-    s, t = torch.randn(n, k, generator=g, dtype=torch.float64) * 3, torch.randn(n, k, generator=g, dtype=torch.float64) * 3
+    s = torch.randn(n, k, generator=g, dtype=torch.float64) * 3
+    t = torch.randn(n, k, generator=g, dtype=torch.float64) * 3
     y = torch.randint(0, k, (n,), generator=g)
     got = float(distillation_loss(s, t, y, temp, alpha))
     assert got == pytest.approx(hand_loss(s, t, y, temp, alpha), rel=1e-9, abs=1e-9)

@@ -1,38 +1,27 @@
 """Plotly figures for the Fine-tune page: accuracy against label budget, what trains, maps before/after.
 
 Pure functions (no streamlit). Every point drawn was measured: one marker per finished run
-(seed), and a line through the mean of the seeds at each budget. A strategy keeps its colour
-in every figure; from scratch (the baseline) is always grey and dashed.
+(seed), and a line through the mean of the seeds at each budget (aggregated in the engine:
+``bigmodel_core.experiments.finetune.results``). A strategy keeps its colour in every figure;
+from scratch (the baseline) is always grey and dashed.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from bigmodel_core.experiments.finetune import FinetuneResults
 from ui.figures.probes import mosaic
 
 STRATEGY_COLORS = {"head": "#0072B2", "last": "#009E73", "full": "#D55E00", "scratch": "#6C757D"}
 TRAINABLE_COLOR = "#D55E00"
 FROZEN_COLOR = "#ADB5BD"
 PNG_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2, "filename": "finetune"}}
-
-
-@dataclass(frozen=True)
-class BudgetPoint:
-    """One finished fine-tune run: its strategy, budget and final validation metric."""
-
-    strategy: str  # "head", "last:1", "full", "scratch"
-    label: str  # legend name, e.g. "head only (linear probe)"
-    per_class: float  # labelled examples per class actually used (x position)
-    budget_text: str  # "5" or "all (129)"
-    seed: int
-    value: float
 
 
 def strategy_color(strategy: str) -> str:
@@ -49,40 +38,33 @@ def metric_name(task: str) -> str:
     return "validation accuracy" if task == "classification" else "validation MAE (lower is better)"
 
 
-def budget_figure(points: Sequence[BudgetPoint], task: str, unit: str = "labels per class",
+def budget_figure(results: FinetuneResults, task: str, unit: str = "labels per class",
                   height: int = 420) -> go.Figure:
-    """Validation metric against the label budget (log x axis): seeds as dots, their mean as a line."""
+    """Validation metric against the label budget (log x axis): seeds as dots, their mean as a line.
+
+    Draws ``results`` as :func:`bigmodel_core.experiments.finetune.aggregate_results` computed it:
+    one line per strategy through the mean at each budget, the spread over seeds as error bars.
+    """
     fig = go.Figure()
-    order: list[str] = []
-    for p in points:
-        if p.strategy not in order:
-            order.append(p.strategy)
-    order.sort(key=lambda s: (s == "scratch", s))  # the baseline last, so it is drawn on top
-    for strategy in order:
-        mine = [p for p in points if p.strategy == strategy]
-        label = mine[0].label
-        color = strategy_color(strategy)
-        dash = "dash" if strategy == "scratch" else "solid"
-        xs = sorted({p.per_class for p in mine})
-        means, texts, sds = [], [], []
-        for x in xs:
-            vals = [p.value for p in mine if p.per_class == x]
-            means.append(float(np.mean(vals)))
-            sds.append(float(np.std(vals)) if len(vals) > 1 else 0.0)
-            texts.append(f"{next(p.budget_text for p in mine if p.per_class == x)} · {len(vals)} seed(s)")
+    for curve in results.curves:
+        label = curve.label
+        color = strategy_color(curve.strategy)
+        dash = "dash" if curve.strategy == "scratch" else "solid"
+        sds = [m.sd for m in curve.means]
         fig.add_trace(go.Scatter(
-            x=xs, y=means, mode="lines+markers", name=label, legendgroup=strategy, text=texts,
+            x=[m.per_class for m in curve.means], y=[m.mean for m in curve.means], mode="lines+markers", name=label,
+            legendgroup=curve.strategy, text=[m.text for m in curve.means],
             line=dict(color=color, dash=dash, width=2.5), marker=dict(size=9),
             error_y=dict(type="data", array=sds, visible=any(sds), thickness=1.2),
             hovertemplate="%{text}<br>mean %{y:.3f}<extra>" + label + "</extra>"))
-        if len({p.seed for p in mine}) > 1:
+        if curve.several_seeds:
             fig.add_trace(go.Scatter(
-                x=[p.per_class for p in mine], y=[p.value for p in mine], mode="markers", showlegend=False,
-                legendgroup=strategy, marker=dict(color=color, size=5, opacity=0.45),
-                text=[f"seed {p.seed}" for p in mine], hovertemplate="%{text}: %{y:.3f}<extra>" + label + "</extra>"))
-    ticks = sorted({p.per_class for p in points})
-    names = {p.per_class: p.budget_text for p in points}
-    fig.update_xaxes(title=unit + " (log scale)", type="log", tickvals=ticks, ticktext=[names[t] for t in ticks])
+                x=[p.per_class for p in curve.points], y=[p.value for p in curve.points], mode="markers",
+                showlegend=False, legendgroup=curve.strategy, marker=dict(color=color, size=5, opacity=0.45),
+                text=[f"seed {p.seed}" for p in curve.points],
+                hovertemplate="%{text}: %{y:.3f}<extra>" + label + "</extra>"))
+    fig.update_xaxes(title=unit + " (log scale)", type="log", tickvals=[x for x, _ in results.ticks],
+                     ticktext=[text for _, text in results.ticks])
     fig.update_yaxes(title=metric_name(task), range=[0, 1.02] if task == "classification" else None,
                      rangemode="tozero")
     fig = _layout(fig, f"{metric_name(task).capitalize()} against the label budget", height)
