@@ -14,6 +14,7 @@ from typing import Callable
 
 from bigmodel_core.config.presets import load_config_arg, preset_descriptions, preset_names
 from bigmodel_core.config.specs import ConfigError, ExperimentConfig, parse_config_here
+from bigmodel_core.config.uploaded_data import add_data_arguments, apply_data_arguments
 from bigmodel_core.data import DATASET_NAMES, DatasetError, dataset_info
 from bigmodel_core.nn.models import summarize
 from bigmodel_core.nn.shapes import SpecError, check_design
@@ -102,7 +103,7 @@ def _bar(done: int, total: int, width: int = 28) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     from bigmodel_core.training.runner import train_and_save
 
-    cfg = _config(args)
+    cfg = apply_data_arguments(_config(args), args)
     out = check_out_dir(args.out, args.overwrite)  # before training: a bad folder fails in a second, not after
     summary = train_and_save(cfg, out, on_event=_progress(cfg))
     print(json.dumps(summary, indent=2))
@@ -188,6 +189,7 @@ def _add_core(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=number_arg(int))
     p.add_argument("--device")
     p.add_argument("--seed", type=number_arg(int))
+    add_data_arguments(p)
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("distill", help="train a student on a teacher's softened outputs and write the run folder")
     p.add_argument("config", help="the student: a config file or preset name")

@@ -72,9 +72,9 @@ class DataSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
-        from bigmodel_core.data import DATASET_NAMES
+        from bigmodel_core.data import DATASET_NAMES, is_upload_name
 
-        if v not in DATASET_NAMES:
+        if v not in DATASET_NAMES and not is_upload_name(v):  # upload-<16 hex>: a learner's own, checked below
             raise ValueError(f"unknown dataset {_brief(v)}; choose one of: {', '.join(DATASET_NAMES)}")
         return v
 

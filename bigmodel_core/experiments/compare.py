@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from torch import nn
 
 from bigmodel_core.config.specs import OPTIMIZERS, ConfigError, ExperimentConfig, parse_config, parse_config_here
+from bigmodel_core.config.uploaded_data import add_data_arguments, apply_data_arguments
 from bigmodel_core.data import dataset_info
 from bigmodel_core.limits import current_limits
 from bigmodel_core.nn.models import build_model
@@ -907,7 +908,7 @@ def write_comparison(comp: Comparison, out: Path, states: dict[str, dict[str, to
 def cmd_compare(args: argparse.Namespace) -> int:
     from bigmodel_core.config.presets import load_config_arg
 
-    base = load_config_arg(args.config)
+    base = apply_data_arguments(load_config_arg(args.config), args)
     shared: dict[str, Any] = {}
     if args.epochs is not None:
         shared["training.epochs"] = args.epochs
@@ -966,6 +967,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=number_arg(int, 0))
     p.add_argument("--workers", type=number_arg(int, 1), default=1, help="runs trained at once (default 1)")
     p.add_argument("--threads", type=number_arg(int, 1), help="torch threads per run (default: cores / workers)")
+    add_data_arguments(p)
     p.set_defaults(func=cmd_compare)
 
 

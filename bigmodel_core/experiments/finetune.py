@@ -42,6 +42,7 @@ from torch import nn
 
 from bigmodel_core.config.presets import ASSETS, load_config_arg
 from bigmodel_core.config.specs import ExperimentConfig, parse_config, parse_config_here
+from bigmodel_core.config.uploaded_data import add_data_arguments, apply_data_arguments
 from bigmodel_core.data import Dataset, DatasetError, DatasetInfo, dataset_info, sample_indices_per_class
 from bigmodel_core.limits import current_limits
 from bigmodel_core.nn.models import ConvNet, SeqNet, build_model
@@ -993,6 +994,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         cfg = suggested_target(args.config)
     else:
         cfg = load_config_arg(args.config)
+    cfg = apply_data_arguments(cfg, args)
     changes: dict[str, Any] = {}
     if args.epochs is not None:
         changes["training.epochs"] = args.epochs
@@ -1043,4 +1045,5 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=number_arg(int, 1))
     p.add_argument("--seed", type=number_arg(int, 0))
     p.add_argument("--device")
+    add_data_arguments(p)
     p.set_defaults(func=_cmd_finetune)

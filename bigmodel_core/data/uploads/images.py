@@ -1,0 +1,307 @@
+"""Uploaded images: a .zip with one folder per class, or an .npz with arrays x and y.
+
+Both end as N x 1 x H x W float32 in [0, 1], like the built-in image sets (bright strokes
+are 1, the background near 0; nothing is inverted, so dark-on-white photos stay so). Colour
+becomes grayscale (ITU-R 601 luma, as Pillow's "L"). When every image is square with a side
+from 8 to 28 pixels, the images keep that size (the 8 x 8 digits stay 8 x 8); otherwise each
+is resized to 28 x 28 (bilinear, antialiased when shrinking; a non-square image is stretched).
+
+A zip holds class folders with PNG, JPEG or BMP files (one folder wrapping them all is fine);
+each image's size is read from its header and checked against ``max_image_pixels`` before
+it is decoded. An npz holds ``x`` (N x H x W or N x 1 x H x W, any numeric dtype) and ``y``
+(N whole numbers or strings); its arrays are read with ``allow_pickle=False`` after their
+headers are checked, so a header that declares more than its member holds is refused
+instead of allocated.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from bigmodel_core.limits import current_limits
+
+from .archive import Member, read_members
+from .errors import UploadedDataError, shown
+from .labels import class_names_of, encode
+from .uploaded import UploadedData
+
+OUT_SIZE = 28  # the built-in image sets' size
+KEEP_SIZES = range(8, OUT_SIZE + 1)  # square images of these sides keep their size
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+FORMATS = ("PNG", "JPEG", "BMP")  # the only decoders Pillow may try on an upload
+_CHUNK = 1024  # images resized at once from an npz
+
+
+# ---------------------------------------------------------------------------------------
+# Pixels
+# ---------------------------------------------------------------------------------------
+
+
+def resize(x: np.ndarray | torch.Tensor, size: int) -> np.ndarray:
+    """N x H x W floats as N x size x size: bilinear, antialiased when shrinking."""
+    t = torch.as_tensor(x, dtype=torch.float32).unsqueeze(1)
+    shrink = t.shape[-1] > size or t.shape[-2] > size
+    out = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink)
+    return out.squeeze(1).clamp_(0.0, 1.0).numpy()
+
+
+def _gray(img: Image.Image) -> np.ndarray:
+    """An image as H x W float32 in [0, 1]."""
+    if img.mode.startswith("I"):  # 16-bit grayscale PNGs
+        return np.clip(np.asarray(img, dtype=np.float32) / 65535.0, 0.0, 1.0)
+    if img.mode == "F":
+        return np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
+    return np.asarray(img.convert("L"), dtype=np.float32) / np.float32(255.0)
+
+
+def decode_image(data: bytes, where: str) -> tuple[np.ndarray, bool]:
+    """One image file's pixels (H x W float32 in [0, 1]) and whether it had colour."""
+    limit = current_limits().max_image_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is checked next
+            img = Image.open(io.BytesIO(data), formats=FORMATS)
+    except UnidentifiedImageError:
+        raise UploadedDataError(f"{where} is not a PNG, JPEG or BMP image") from None
+    except Image.DecompressionBombError:  # Pillow's own refusal, at twice its MAX_IMAGE_PIXELS
+        raise UploadedDataError(f"{where} declares more than {Image.MAX_IMAGE_PIXELS * 2:,} pixels; the limit is "
+                                f"{limit:,} pixels per image") from None
+    except Exception as exc:  # noqa: BLE001 - Pillow's header parsers raise many types on a damaged file
+        raise UploadedDataError(f"{where} is a damaged image ({_reason(exc)})") from None
+    with img:
+        width, height = img.size
+        if width * height > limit:
+            raise UploadedDataError(f"{where} is {width:,} x {height:,} pixels; the limit is {limit:,} pixels "
+                                    "per image")
+        if width < 1 or height < 1:
+            raise UploadedDataError(f"{where} has no pixels ({width} x {height})")
+        colour = img.mode not in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+        try:
+            if img.format == "JPEG" and max(width, height) > 2 * OUT_SIZE:
+                img.draft("L", (2 * OUT_SIZE, 2 * OUT_SIZE))  # decode a photo at 1/2..1/8 scale: far less work
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # palette transparency and the like: the pixels are still right
+                img.load()
+                img = ImageOps.exif_transpose(img)  # a phone photo the right way up
+                pixels = _gray(img)
+        except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise many types on a damaged file
+            raise UploadedDataError(f"{where} is a damaged or truncated image ({_reason(exc)})") from None
+    return pixels, colour
+
+
+def _reason(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:100] or type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------------
+# A zip of class folders
+# ---------------------------------------------------------------------------------------
+
+
+def _class_of(files: list[Member], label: str) -> list[str]:
+    """The class folder of every file, after dropping one folder that wraps them all."""
+    paths = [m.path for m in files]
+    if paths and all(len(p) == 3 for p in paths) and len({p[0] for p in paths}) == 1:
+        paths = [p[1:] for p in paths]
+    classes = []
+    for member, path in zip(files, paths):
+        where = f"{label}: member {shown('/'.join(member.path))}"
+        if len(path) == 1:
+            raise UploadedDataError(f"{where} is not inside a class folder; put each image in a folder named "
+                                    "after its class (cat/1.png, dog/2.png)")
+        if len(path) > 2:
+            raise UploadedDataError(f"{where} is in a folder inside a class folder; use one folder per class with "
+                                    "the images directly in it")
+        if not path[-1].lower().endswith(IMAGE_EXTENSIONS):
+            raise UploadedDataError(f"{where} is not an image; class folders may hold PNG, JPEG or BMP files only")
+        classes.append(path[0])
+    return classes
+
+
+def images_from_zip(data: bytes, source: str) -> UploadedData:
+    """The images of a zip of class folders; ``source`` is the file's name (for messages and the notes)."""
+    label = shown(source, 60)
+    members = read_members(data, label)
+    files = members.files
+    if not files:
+        raise UploadedDataError(f"{label} holds no images; put PNG, JPEG or BMP files in one folder per class")
+    limit = current_limits().max_upload_samples
+    if len(files) > limit:
+        raise UploadedDataError(f"{label} holds {len(files):,} images; the limit is {limit:,}")
+    folders = _class_of(files, label)
+    class_names = class_names_of(folders, label, what="class folder")
+    pixels, sizes, colour = [], set(), 0
+    for member in files:
+        image, had_colour = decode_image(member.data, f"{label}: member {shown('/'.join(member.path))}")
+        colour += had_colour
+        sizes.add(image.shape)
+        if image.shape[0] != image.shape[1] or image.shape[0] not in KEEP_SIZES:
+            image = resize(image[None], OUT_SIZE)[0]  # 28 x 28 whatever the others are: shrink at once
+        pixels.append(image)
+    notes = [f"{len(files):,} images in {len(class_names)} classes, one per folder."]
+    if members.skipped:
+        notes.append(f"Skipped {members.skipped} file(s) that the operating system adds to archives "
+                     "(__MACOSX, .DS_Store, Thumbs.db).")
+    if colour:
+        notes.append(f"{colour:,} colour image(s) were converted to grayscale.")
+    if len(sizes) == 1 and pixels[0].shape in sizes:
+        side = pixels[0].shape[0]
+        notes.append(f"The images are {side} x {side} pixels and keep that size.")
+        x = np.stack(pixels)[:, None]
+    else:
+        x = np.empty((len(pixels), 1, OUT_SIZE, OUT_SIZE), dtype=np.float32)
+        for i, image in enumerate(pixels):
+            x[i, 0] = image if image.shape == (OUT_SIZE, OUT_SIZE) else resize(image[None], OUT_SIZE)[0]
+        if len(sizes) == 1:
+            (height, width), = sizes
+            notes.append(f"The {width} x {height} images were resized to {OUT_SIZE} x {OUT_SIZE} pixels.")
+        else:
+            notes.append(f"The images have {len(sizes)} different sizes, so each was resized to {OUT_SIZE} x "
+                         f"{OUT_SIZE} pixels.")
+    y = encode(folders, class_names)
+    return UploadedData("image", "classification", x.astype(np.float32, copy=False), y, class_names, source,
+                        tuple(notes))
+
+
+# ---------------------------------------------------------------------------------------
+# An npz of arrays x and y
+# ---------------------------------------------------------------------------------------
+
+
+def _npy(member: Member, label: str) -> np.ndarray:
+    """An array from an .npy member, its header checked against the bytes it really has."""
+    name = member.path[-1][:-4]
+    where = f"{label}: array {shown(name)}"
+    stream = io.BytesIO(member.data)
+    try:
+        version = np.lib.format.read_magic(stream)
+        readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in readers:
+            raise UploadedDataError(f"{where} is not a readable .npy array (format {version[0]}.{version[1]}; "
+                                    "numpy's np.savez writes 1.0 or 2.0)")
+        shape, fortran, dtype = readers[version](stream)
+    except UploadedDataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - numpy's header parser raises many types on a damaged header
+        raise UploadedDataError(f"{where} is not a readable .npy array ({_reason(exc)})") from None
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+        raise UploadedDataError(f"{where} holds Python objects or records ({dtype}); save plain numbers or text")
+    count = math.prod(shape)
+    offset = stream.tell()
+    if count * dtype.itemsize != len(member.data) - offset:
+        raise UploadedDataError(f"{where} declares shape {shape} of {dtype} ({count * dtype.itemsize:,} bytes) "
+                                f"but holds {len(member.data) - offset:,} bytes")
+    flat = np.frombuffer(member.data, dtype=dtype, count=count, offset=offset)
+    return flat.reshape(shape, order="F" if fortran else "C")
+
+
+def _scaled(x: np.ndarray, label: str) -> tuple[np.ndarray, str]:
+    """x as float32 in [0, 1], chunk by chunk, and a note on how it was scaled."""
+    n = len(x)
+    kind = x.dtype.kind
+    if kind == "b":
+        low, high, note = 0.0, 1.0, "x holds booleans: False is 0, True is 1."
+    elif x.dtype == np.uint8:
+        out = np.empty(x.shape, dtype=np.float32)
+        for start in range(0, n, _CHUNK):  # in float32, exactly as an 8-bit image file's pixels are
+            out[start:start + _CHUNK] = x[start:start + _CHUNK].astype(np.float32) / np.float32(255.0)
+        return out, "x holds bytes (0 to 255), divided by 255 like 8-bit images."
+    else:
+        if kind == "f":
+            for start in range(0, n, _CHUNK):
+                bad = ~np.isfinite(x[start:start + _CHUNK]).reshape(min(_CHUNK, n - start), -1).all(axis=1)
+                if bad.any():
+                    first = start + int(bad.argmax())
+                    raise UploadedDataError(f"{label}: x holds NaN or infinite values (sample {first})")
+        low, high = (float(x.min()), float(x.max())) if x.size else (0.0, 1.0)
+        if low >= 0.0 and high <= 1.0:
+            low, high, note = 0.0, 1.0, "x is already in [0, 1] and is kept as it is."
+        else:
+            note = (f"x ranges from {low:g} to {high:g} and was scaled linearly to [0, 1] (the same for every "
+                    "image).")
+    # everything divided by the largest magnitude first, so that high - low cannot overflow near 1e308
+    m = max(1.0, abs(low), abs(high))
+    low, high = low / m, high / m
+    span = high - low if high > low else 1.0
+    out = np.empty(x.shape, dtype=np.float32)
+    for start in range(0, n, _CHUNK):
+        chunk = x[start:start + _CHUNK].astype(np.float64) / m
+        out[start:start + _CHUNK] = np.clip((chunk - low) / span, 0.0, 1.0)
+    return out, note
+
+
+def _labels(y: np.ndarray, label: str) -> list[str]:
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise UploadedDataError(f"{label}: y has shape {y.shape}; it needs one label per image (shape N)")
+    kind = y.dtype.kind
+    if kind in "iu":
+        return [str(v) for v in y.tolist()]
+    if kind == "U":
+        return [v.strip() for v in y.tolist()]
+    if kind == "S":
+        try:
+            return [v.decode("utf-8").strip() for v in y.tolist()]
+        except UnicodeDecodeError:
+            raise UploadedDataError(f"{label}: y holds bytes that are not UTF-8 text") from None
+    if kind == "f":
+        raise UploadedDataError(f"{label}: y holds floating-point numbers ({y.dtype}); class labels must be whole "
+                                "numbers or text (y.astype(int))")
+    raise UploadedDataError(f"{label}: y holds {y.dtype} values; class labels must be whole numbers or text")
+
+
+def images_from_npz(data: bytes, source: str) -> UploadedData:
+    """The images of an npz with arrays x and y; ``source`` is the file's name (for messages and the notes)."""
+    label = shown(source, 60)
+    members = read_members(data, label)
+    arrays = {}
+    for member in members.files:
+        file = "/".join(member.path)
+        if not file.endswith(".npy") or file[:-4] not in ("x", "y"):
+            raise UploadedDataError(f"{label} holds {shown(file)}; an image .npz holds exactly two arrays, x and y "
+                                    "(np.savez(f, x=images, y=labels))")
+        arrays[file[:-4]] = _npy(member, label)
+    for key in ("x", "y"):
+        if key not in arrays:
+            raise UploadedDataError(f"{label} has no array {key!r}; save x (images) and y (labels): "
+                                    "np.savez(f, x=images, y=labels)")
+    x, y = arrays["x"], arrays["y"]
+    if x.ndim == 4 and x.shape[1] == 1:
+        x = x[:, 0]
+    if x.ndim != 3:
+        raise UploadedDataError(f"{label}: x has shape {x.shape}; images need N x H x W or N x 1 x H x W")
+    if x.dtype.kind not in "biuf":
+        raise UploadedDataError(f"{label}: x holds {x.dtype} values; images need numbers")
+    n, height, width = x.shape
+    limit = current_limits()
+    if n < 1 or height < 1 or width < 1:
+        raise UploadedDataError(f"{label}: x has shape {x.shape}, which holds no pixels")
+    if n > limit.max_upload_samples:
+        raise UploadedDataError(f"{label}: x holds {n:,} images; the limit is {limit.max_upload_samples:,}")
+    if height * width > limit.max_image_pixels:
+        raise UploadedDataError(f"{label}: the images are {height:,} x {width:,} pixels; the limit is "
+                                f"{limit.max_image_pixels:,} pixels per image")
+    names = _labels(y, label)
+    if len(names) != n:
+        raise UploadedDataError(f"{label}: x holds {n:,} images but y holds {len(names):,} labels")
+    class_names = class_names_of(names, label)
+    scaled, scale_note = _scaled(x, label)
+    if height == width and height in KEEP_SIZES:
+        images = scaled[:, None]
+        size_note = f"The images are {height} x {width} pixels and keep that size."
+    else:
+        images = np.empty((n, 1, OUT_SIZE, OUT_SIZE), dtype=np.float32)
+        for start in range(0, n, _CHUNK):
+            images[start:start + _CHUNK, 0] = resize(scaled[start:start + _CHUNK], OUT_SIZE)
+        size_note = f"The {height} x {width} images were resized to {OUT_SIZE} x {OUT_SIZE} pixels."
+    notes = (f"{n:,} images in {len(class_names)} classes.", scale_note, size_note)
+    return UploadedData("image", "classification", np.ascontiguousarray(images), encode(names, class_names),
+                        class_names, source, notes)
