@@ -165,13 +165,14 @@ def test_a_header_that_understates_the_size_gets_no_further_than_it_declared():
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("a/big.png", bytes(5_000_000))
-        z.writestr("b/big.png", bytes(10))
+        for name in ("a/small.png", "b/1.png", "b/2.png"):
+            z.writestr(name, bytes(10))
     lying = set_declared_size(buf.getvalue(), 1000)  # the first member claims 1,000 bytes
     refused(lying, "lie.zip", "'lie.zip': member 'a/big.png' is damaged")
 
 
 def test_unpacked_bytes_are_counted_while_reading(monkeypatch):
-    data = zip_bytes({"a/1.png": bytes(3000), "a/2.png": bytes(3000)})
+    data = zip_bytes({"a/1.png": bytes(2000), "a/2.png": bytes(2000), "b/1.png": bytes(1000), "b/2.png": bytes(1000)})
     monkeypatch.setenv("BIGMODEL_MAX_UNPACKED_BYTES", "5000")
     refused(data, "x.zip", "unpacks to 6,000 bytes; the limit is 5,000")
     # the directory says 6,000 bytes; were it to lie, the counting while reading stops at the limit
@@ -179,7 +180,10 @@ def test_unpacked_bytes_are_counted_while_reading(monkeypatch):
 
     monkeypatch.setattr(archive, "_checked_entries", lambda zf, label: (
         [(i, tuple(i.filename.split("/"))) for i in zf.infolist()], 0))
-    refused(data, "x.zip", "unpacks to more than 5,000 bytes")
+    with archive.Archive(data, "'x.zip'") as members:
+        with pytest.raises(UploadedDataError, match="'x.zip' unpacks to more than 5,000 bytes"):
+            for _ in members.members():
+                pass
 
 
 @pytest.mark.parametrize("evil", ["../evil.png", "a/../../evil.png", "/etc/evil.png", "C:/evil.png",

@@ -18,6 +18,7 @@ import stat
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bigmodel_core.limits import current_limits
@@ -41,12 +42,6 @@ _CHUNK = 1 << 16
 class Member:
     path: tuple[str, ...]  # the member's name split into folders and the file name
     data: bytes
-
-
-@dataclass(frozen=True)
-class Members:
-    files: list[Member]  # sorted by path
-    skipped: int  # system files left out (__MACOSX/, .DS_Store, Thumbs.db, ._*)
 
 
 def _parts(name: str, label: str) -> tuple[str, ...]:
@@ -116,30 +111,43 @@ def _checked_entries(zf: zipfile.ZipFile, label: str) -> tuple[list[tuple[zipfil
     return entries, skipped
 
 
-def read_members(data: bytes, label: str) -> Members:
-    """Every file member of the zip archive ``data`` (``label`` names it in messages), in memory.
+class Archive:
+    """An uploaded zip whose directory passed every check; its members are read one at a time.
 
-    Raises UploadedDataError for anything the module docstring lists, naming the member.
+    ``paths`` (sorted) are known before anything is decompressed; :meth:`members` reads them in
+    that order, so only one member's bytes need be held at a time. Use it in a ``with`` block.
     """
-    zf = _open(data, label)
-    with zf:
+
+    def __init__(self, data: bytes, label: str):
+        self.label = label
+        self._zip = _open(data, label)
         try:
-            entries, skipped = _checked_entries(zf, label)
+            self._entries, self.skipped = _checked_entries(self._zip, label)
         except UploadedDataError:
+            self._zip.close()
             raise
         except _ZIP_ERRORS as exc:  # a directory entry zipfile cannot describe (a garbled name or field)
+            self._zip.close()
             raise UploadedDataError(f"{label} has a damaged directory ({_reason(exc)})") from None
+        self.paths = [parts for _, parts in self._entries]
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._zip.close()
+
+    def members(self) -> Iterator[Member]:
+        """Every file member with its bytes, counted as they come out against ``max_unpacked_bytes``."""
         limit = current_limits().max_unpacked_bytes
         total = 0
-        files = []
-        for info, parts in entries:
-            content = _read_member(zf, info, label, limit - total)
+        for info, parts in self._entries:
+            content = _read_member(self._zip, info, self.label, limit - total)
             total += len(content)
             if content.startswith(_ARCHIVE_MAGIC):
-                raise UploadedDataError(f"{label}: member {shown(info.filename)} is an archive inside the archive; "
-                                        "put the files themselves in it")
-            files.append(Member(parts, content))
-    return Members(files, skipped)
+                raise UploadedDataError(f"{self.label}: member {shown(info.filename)} is an archive inside the "
+                                        "archive; put the files themselves in it")
+            yield Member(parts, content)
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, budget: int) -> bytes:

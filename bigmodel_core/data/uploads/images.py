@@ -27,7 +27,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from bigmodel_core.limits import current_limits
 
-from .archive import Member, read_members
+from .archive import Archive, Member
 from .errors import UploadedDataError, shown
 from .labels import class_names_of, encode
 from .uploaded import UploadedData
@@ -105,14 +105,14 @@ def _reason(exc: BaseException) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def _class_of(files: list[Member], label: str) -> list[str]:
+def _class_of(paths: list[tuple[str, ...]], label: str) -> list[str]:
     """The class folder of every file, after dropping one folder that wraps them all."""
-    paths = [m.path for m in files]
+    inner = paths
     if paths and all(len(p) == 3 for p in paths) and len({p[0] for p in paths}) == 1:
-        paths = [p[1:] for p in paths]
+        inner = [p[1:] for p in paths]
     classes = []
-    for member, path in zip(files, paths):
-        where = f"{label}: member {shown('/'.join(member.path))}"
+    for full, path in zip(paths, inner):
+        where = f"{label}: member {shown('/'.join(full))}"
         if len(path) == 1:
             raise UploadedDataError(f"{where} is not inside a class folder; put each image in a folder named "
                                     "after its class (cat/1.png, dog/2.png)")
@@ -128,26 +128,29 @@ def _class_of(files: list[Member], label: str) -> list[str]:
 def images_from_zip(data: bytes, source: str) -> UploadedData:
     """The images of a zip of class folders; ``source`` is the file's name (for messages and the notes)."""
     label = shown(source, 60)
-    members = read_members(data, label)
-    files = members.files
-    if not files:
+    with Archive(data, label) as archive:
+        return _decoded(archive, label, source)
+
+
+def _decoded(archive: Archive, label: str, source: str) -> UploadedData:
+    if not archive.paths:
         raise UploadedDataError(f"{label} holds no images; put PNG, JPEG or BMP files in one folder per class")
     limit = current_limits().max_upload_samples
-    if len(files) > limit:
-        raise UploadedDataError(f"{label} holds {len(files):,} images; the limit is {limit:,}")
-    folders = _class_of(files, label)
+    if len(archive.paths) > limit:
+        raise UploadedDataError(f"{label} holds {len(archive.paths):,} images; the limit is {limit:,}")
+    folders = _class_of(archive.paths, label)
     class_names = class_names_of(folders, label, what="class folder")
     pixels, sizes, colour = [], set(), 0
-    for member in files:
+    for member in archive.members():  # one member's bytes at a time
         image, had_colour = decode_image(member.data, f"{label}: member {shown('/'.join(member.path))}")
         colour += had_colour
         sizes.add(image.shape)
         if image.shape[0] != image.shape[1] or image.shape[0] not in KEEP_SIZES:
             image = resize(image[None], OUT_SIZE)[0]  # 28 x 28 whatever the others are: shrink at once
         pixels.append(image)
-    notes = [f"{len(files):,} images in {len(class_names)} classes, one per folder."]
-    if members.skipped:
-        notes.append(f"Skipped {members.skipped} file(s) that the operating system adds to archives "
+    notes = [f"{len(pixels):,} images in {len(class_names)} classes, one per folder."]
+    if archive.skipped:
+        notes.append(f"Skipped {archive.skipped} file(s) that the operating system adds to archives "
                      "(__MACOSX, .DS_Store, Thumbs.db).")
     if colour:
         notes.append(f"{colour:,} colour image(s) were converted to grayscale.")
@@ -261,9 +264,10 @@ def _labels(y: np.ndarray, label: str) -> list[str]:
 def images_from_npz(data: bytes, source: str) -> UploadedData:
     """The images of an npz with arrays x and y; ``source`` is the file's name (for messages and the notes)."""
     label = shown(source, 60)
-    members = read_members(data, label)
     arrays = {}
-    for member in members.files:
+    with Archive(data, label) as archive:
+        members = list(archive.members())
+    for member in members:
         file = "/".join(member.path)
         if not file.endswith(".npy") or file[:-4] not in ("x", "y"):
             raise UploadedDataError(f"{label} holds {shown(file)}; an image .npz holds exactly two arrays, x and y "
