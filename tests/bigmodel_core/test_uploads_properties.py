@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bigmodel_core.data.uploads import UploadedData, UploadedDataError, read_upload
+from bigmodel_core.data.uploads.images import resize
 from tests.bigmodel_core.upload_files import image_bytes, long_csv, npz_bytes, wide_csv, zip_bytes
 
 SETTINGS = settings(max_examples=80, deadline=None, database=None,
@@ -78,6 +79,26 @@ def test_random_zip_of_class_folders_round_trips(labels, side, seed, wrapped):
     assert up.x.shape == (len(labels), 1, side, side)
     np.testing.assert_array_equal(up.x[:, 0], np.stack([pixels[p] for p in order]).astype(np.float32) / 255)
     assert [up.class_names[i] for i in up.y] == [p.split("/")[0] for p in order]
+
+
+@given(sizes=st.lists(st.tuples(st.integers(1, 40), st.integers(1, 40)) | st.sampled_from([(8, 8), (28, 28)]),
+                      min_size=4, max_size=8), seed=st.integers(0, 2**16))
+@SETTINGS
+def test_random_image_sizes_keep_a_common_square_size_or_each_become_28(sizes, seed):
+    rng = np.random.default_rng(seed)
+    members, pixels = {}, {}
+    for i, (h, w) in enumerate(sizes):
+        path = f"{'ab'[i % 2]}/{i:03d}.png"
+        pixels[path] = rng.integers(0, 256, size=(h, w), dtype=np.uint8)
+        members[path] = image_bytes(pixels[path])
+    up = read_upload(zip_bytes(members), "s.zip")
+    order = sorted(pixels)
+    scaled = [pixels[p].astype(np.float32) / 255 for p in order]
+    if len(set(sizes)) == 1 and sizes[0][0] == sizes[0][1] and 8 <= sizes[0][0] <= 28:
+        np.testing.assert_array_equal(up.x[:, 0], np.stack(scaled))
+    else:
+        expected = [s if s.shape == (28, 28) else resize(s[None], 28)[0] for s in scaled]
+        np.testing.assert_array_equal(up.x[:, 0], np.stack(expected))
 
 
 @given(n=st.integers(4, 12), height=st.integers(1, 40), width=st.integers(1, 40), four_d=st.booleans(),

@@ -142,7 +142,7 @@ class Archive:
         limit = current_limits().max_unpacked_bytes
         total = 0
         for info, parts in self._entries:
-            content = _read_member(self._zip, info, self.label, limit - total)
+            content = _read_member(self._zip, info, self.label, limit - total, limit)
             total += len(content)
             if content.startswith(_ARCHIVE_MAGIC):
                 raise UploadedDataError(f"{self.label}: member {shown(info.filename)} is an archive inside the "
@@ -150,7 +150,7 @@ class Archive:
             yield Member(parts, content)
 
 
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, budget: int) -> bytes:
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, budget: int, limit: int) -> bytes:
     """The member's bytes, counted as they come out: never more than it declared, nor than ``budget``."""
     where = f"{label}: member {shown(info.filename)}"
     chunks, got = [], 0
@@ -165,7 +165,6 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, budget:
                     raise UploadedDataError(f"{where} unpacks to more than the {info.file_size:,} bytes its "
                                             "header declares")
                 if got > budget:
-                    limit = current_limits().max_unpacked_bytes
                     raise UploadedDataError(f"{label} unpacks to more than {limit:,} bytes; the limit is {limit:,}")
                 chunks.append(chunk)
     except UploadedDataError:

@@ -61,9 +61,8 @@ def _gray(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("L"), dtype=np.float32) / np.float32(255.0)
 
 
-def decode_image(data: bytes, where: str) -> tuple[np.ndarray, bool]:
-    """One image file's pixels (H x W float32 in [0, 1]) and whether it had colour."""
-    limit = current_limits().max_image_pixels
+def decode_image(data: bytes, where: str, limit: int) -> tuple[np.ndarray, bool]:
+    """One image file's pixels (H x W float32 in [0, 1]) and whether it had colour; at most ``limit`` pixels."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is checked next
@@ -140,28 +139,40 @@ def _decoded(archive: Archive, label: str, source: str) -> UploadedData:
         raise UploadedDataError(f"{label} holds {len(archive.paths):,} images; the limit is {limit:,}")
     folders = _class_of(archive.paths, label)
     class_names = class_names_of(folders, label, what="class folder")
-    pixels, sizes, colour = [], set(), 0
-    for member in archive.members():  # one member's bytes at a time
-        image, had_colour = decode_image(member.data, f"{label}: member {shown('/'.join(member.path))}")
+    n = len(archive.paths)
+    pixel_limit = current_limits().max_image_pixels  # read once: the environment lookup costs more than a small PNG
+    kept: np.ndarray | None = None  # N x S x S while every image so far is square of the same side S in 8..28
+    out: np.ndarray | None = None  # N x 28 x 28 once one is not
+    sizes, colour = set(), 0
+    for i, member in enumerate(archive.members()):  # one member's bytes at a time
+        image, had_colour = decode_image(member.data, f"{label}: member {shown('/'.join(member.path))}",
+                                         pixel_limit)
         colour += had_colour
         sizes.add(image.shape)
-        if image.shape[0] != image.shape[1] or image.shape[0] not in KEEP_SIZES:
-            image = resize(image[None], OUT_SIZE)[0]  # 28 x 28 whatever the others are: shrink at once
-        pixels.append(image)
-    notes = [f"{len(pixels):,} images in {len(class_names)} classes, one per folder."]
+        side = image.shape[0]
+        if out is None and image.shape[1] == side and side in KEEP_SIZES and (kept is None or kept.shape[1] == side):
+            if kept is None:
+                kept = np.empty((n, side, side), dtype=np.float32)
+            kept[i] = image
+            continue
+        if out is None:  # from now on every image is 28 x 28, the ones so far too
+            out = np.empty((n, OUT_SIZE, OUT_SIZE), dtype=np.float32)
+            for start in range(0, i, _CHUNK):
+                chunk = kept[start:min(i, start + _CHUNK)]
+                out[start:start + len(chunk)] = chunk if chunk.shape[1] == OUT_SIZE else resize(chunk, OUT_SIZE)
+            kept = None
+        out[i] = image if image.shape == (OUT_SIZE, OUT_SIZE) else resize(image[None], OUT_SIZE)[0]
+    notes = [f"{n:,} images in {len(class_names)} classes, one per folder."]
     if archive.skipped:
         notes.append(f"Skipped {archive.skipped} file(s) that the operating system adds to archives "
                      "(__MACOSX, .DS_Store, Thumbs.db).")
     if colour:
         notes.append(f"{colour:,} colour image(s) were converted to grayscale.")
-    if len(sizes) == 1 and pixels[0].shape in sizes:
-        side = pixels[0].shape[0]
-        notes.append(f"The images are {side} x {side} pixels and keep that size.")
-        x = np.stack(pixels)[:, None]
+    if out is None:
+        notes.append(f"The images are {kept.shape[1]} x {kept.shape[1]} pixels and keep that size.")
+        x = kept[:, None]
     else:
-        x = np.empty((len(pixels), 1, OUT_SIZE, OUT_SIZE), dtype=np.float32)
-        for i, image in enumerate(pixels):
-            x[i, 0] = image if image.shape == (OUT_SIZE, OUT_SIZE) else resize(image[None], OUT_SIZE)[0]
+        x = out[:, None]
         if len(sizes) == 1:
             (height, width), = sizes
             notes.append(f"The {width} x {height} images were resized to {OUT_SIZE} x {OUT_SIZE} pixels.")
@@ -169,8 +180,7 @@ def _decoded(archive: Archive, label: str, source: str) -> UploadedData:
             notes.append(f"The images have {len(sizes)} different sizes, so each was resized to {OUT_SIZE} x "
                          f"{OUT_SIZE} pixels.")
     y = encode(folders, class_names)
-    return UploadedData("image", "classification", x.astype(np.float32, copy=False), y, class_names, source,
-                        tuple(notes))
+    return UploadedData("image", "classification", x, y, class_names, source, tuple(notes))
 
 
 # ---------------------------------------------------------------------------------------

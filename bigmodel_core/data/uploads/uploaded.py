@@ -46,9 +46,13 @@ class UploadedData:
                 "samples": int(len(self.y)), "input_shape": list(self.input_shape)}
 
     def to_npz_bytes(self) -> bytes:
-        """The normalised dataset file (x, y, meta), compressed; read back with ``read_normalised``."""
+        """The normalised dataset file (x, y, meta); read back with ``read_normalised``.
+
+        Not compressed: float32 pixels and values shrink by about 13% with zlib, at 1.5 to 2 s per
+        35 MB (measured), while writing them as they are takes 0.05 s.
+        """
         buf = io.BytesIO()
-        np.savez_compressed(buf, x=self.x, y=self.y, meta=np.array(json.dumps(self.meta())))
+        np.savez(buf, x=self.x, y=self.y, meta=np.array(json.dumps(self.meta())))
         return buf.getvalue()
 
     def describe(self) -> str:
