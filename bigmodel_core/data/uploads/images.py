@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -36,7 +37,8 @@ OUT_SIZE = 28  # the built-in image sets' size
 KEEP_SIZES = range(8, OUT_SIZE + 1)  # square images of these sides keep their size
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 FORMATS = ("PNG", "JPEG", "BMP")  # the only decoders Pillow may try on an upload
-_CHUNK = 1024  # images resized at once from an npz
+_CHUNK = 1024  # images resized at once when the whole set turns to 28 x 28
+_CHUNK_PIXELS = 4_000_000  # pixels of an npz scaled and resized at once (16 MB as float32)
 
 
 # ---------------------------------------------------------------------------------------
@@ -215,39 +217,29 @@ def _npy(member: Member, label: str) -> np.ndarray:
     return flat.reshape(shape, order="F" if fortran else "C")
 
 
-def _scaled(x: np.ndarray, label: str) -> tuple[np.ndarray, str]:
-    """x as float32 in [0, 1], chunk by chunk, and a note on how it was scaled."""
-    n = len(x)
-    kind = x.dtype.kind
-    if kind == "b":
-        low, high, note = 0.0, 1.0, "x holds booleans: False is 0, True is 1."
-    elif x.dtype == np.uint8:
-        out = np.empty(x.shape, dtype=np.float32)
-        for start in range(0, n, _CHUNK):  # in float32, exactly as an 8-bit image file's pixels are
-            out[start:start + _CHUNK] = x[start:start + _CHUNK].astype(np.float32) / np.float32(255.0)
-        return out, "x holds bytes (0 to 255), divided by 255 like 8-bit images."
+def _scaling(x: np.ndarray, label: str) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """How to bring chunks of x to float32 in [0, 1] (the same for every image), and a note saying so."""
+    if x.dtype.kind == "b":
+        return (lambda chunk: chunk.astype(np.float32)), "x holds booleans: False is 0, True is 1."
+    if x.dtype == np.uint8:  # in float32, exactly as an 8-bit image file's pixels are
+        return (lambda chunk: chunk.astype(np.float32) / np.float32(255.0),
+                "x holds bytes (0 to 255), divided by 255 like 8-bit images.")
+    if x.dtype.kind == "f":
+        for start in range(0, len(x), _CHUNK):
+            chunk = x[start:start + _CHUNK]
+            bad = ~np.isfinite(chunk).reshape(len(chunk), -1).all(axis=1)
+            if bad.any():
+                raise UploadedDataError(f"{label}: x holds NaN or infinite values (sample {start + int(bad.argmax())})")
+    low, high = float(x.min()), float(x.max())
+    if low >= 0.0 and high <= 1.0:
+        low, high, note = 0.0, 1.0, "x is already in [0, 1] and is kept as it is."
     else:
-        if kind == "f":
-            for start in range(0, n, _CHUNK):
-                bad = ~np.isfinite(x[start:start + _CHUNK]).reshape(min(_CHUNK, n - start), -1).all(axis=1)
-                if bad.any():
-                    first = start + int(bad.argmax())
-                    raise UploadedDataError(f"{label}: x holds NaN or infinite values (sample {first})")
-        low, high = (float(x.min()), float(x.max())) if x.size else (0.0, 1.0)
-        if low >= 0.0 and high <= 1.0:
-            low, high, note = 0.0, 1.0, "x is already in [0, 1] and is kept as it is."
-        else:
-            note = (f"x ranges from {low:g} to {high:g} and was scaled linearly to [0, 1] (the same for every "
-                    "image).")
+        note = f"x ranges from {low:g} to {high:g} and was scaled linearly to [0, 1] (the same for every image)."
     # everything divided by the largest magnitude first, so that high - low cannot overflow near 1e308
     m = max(1.0, abs(low), abs(high))
     low, high = low / m, high / m
     span = high - low if high > low else 1.0
-    out = np.empty(x.shape, dtype=np.float32)
-    for start in range(0, n, _CHUNK):
-        chunk = x[start:start + _CHUNK].astype(np.float64) / m
-        out[start:start + _CHUNK] = np.clip((chunk - low) / span, 0.0, 1.0)
-    return out, note
+    return (lambda chunk: np.clip((chunk.astype(np.float64) / m - low) / span, 0.0, 1.0).astype(np.float32)), note
 
 
 def _labels(y: np.ndarray, label: str) -> list[str]:
@@ -307,15 +299,16 @@ def images_from_npz(data: bytes, source: str) -> UploadedData:
     if len(names) != n:
         raise UploadedDataError(f"{label}: x holds {n:,} images but y holds {len(names):,} labels")
     class_names = class_names_of(names, label)
-    scaled, scale_note = _scaled(x, label)
-    if height == width and height in KEEP_SIZES:
-        images = scaled[:, None]
-        size_note = f"The images are {height} x {width} pixels and keep that size."
-    else:
-        images = np.empty((n, 1, OUT_SIZE, OUT_SIZE), dtype=np.float32)
-        for start in range(0, n, _CHUNK):
-            images[start:start + _CHUNK, 0] = resize(scaled[start:start + _CHUNK], OUT_SIZE)
-        size_note = f"The {height} x {width} images were resized to {OUT_SIZE} x {OUT_SIZE} pixels."
+    scale, scale_note = _scaling(x, label)
+    keep = height == width and height in KEEP_SIZES
+    side = height if keep else OUT_SIZE
+    images = np.empty((n, 1, side, side), dtype=np.float32)
+    step = max(1, _CHUNK_PIXELS // (height * width))  # a chunk's float copy stays small whatever the image size
+    for start in range(0, n, step):
+        chunk = scale(x[start:start + step])
+        images[start:start + len(chunk), 0] = chunk if keep else resize(chunk, OUT_SIZE)
+    size_note = f"The images are {height} x {width} pixels and keep that size." if keep else \
+        f"The {width} x {height} images were resized to {OUT_SIZE} x {OUT_SIZE} pixels."
     notes = (f"{n:,} images in {len(class_names)} classes.", scale_note, size_note)
-    return UploadedData("image", "classification", np.ascontiguousarray(images), encode(names, class_names),
+    return UploadedData("image", "classification", images, encode(names, class_names),
                         class_names, source, notes)
