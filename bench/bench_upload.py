@@ -31,6 +31,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from bigmodel_core.data import build_dataset, clear_dataset_cache
+from bigmodel_core.data.uploads import UploadStore, read_upload, unregister_uploaded
+
 
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -89,9 +92,6 @@ def main() -> int:
     ap.add_argument("--side", type=int, default=64, help="side of each PNG in pixels")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-
-    from bigmodel_core.data import build_dataset, clear_dataset_cache
-    from bigmodel_core.data.uploads import UploadStore, read_upload, unregister_uploaded
 
     t0 = time.perf_counter()
     data, count = make_zip(args.mb, args.side)

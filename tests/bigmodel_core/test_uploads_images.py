@@ -13,9 +13,11 @@ import zipfile
 
 import numpy as np
 import pytest
-from PIL import Image
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageFile
 
-from bigmodel_core.data.uploads import UploadedDataError, read_upload
+from bigmodel_core.data.uploads import UploadedDataError, archive, read_upload
 from bigmodel_core.data.uploads.images import resize
 from tests.bigmodel_core.upload_files import (
     class_zip,
@@ -92,9 +94,6 @@ def test_mixed_sizes_are_all_resized_to_28(rng):
 
 
 def test_resize_matches_torch_interpolate(rng):
-    import torch
-    import torch.nn.functional as F
-
     x = rng.random((3, 50, 40)).astype(np.float32)
     expected = F.interpolate(torch.from_numpy(x)[:, None], size=(28, 28), mode="bilinear", align_corners=False,
                              antialias=True)[:, 0].numpy()
@@ -176,8 +175,6 @@ def test_unpacked_bytes_are_counted_while_reading(monkeypatch):
     monkeypatch.setenv("BIGMODEL_MAX_UNPACKED_BYTES", "5000")
     refused(data, "x.zip", "unpacks to 6,000 bytes; the limit is 5,000")
     # the directory says 6,000 bytes; were it to lie, the counting while reading stops at the limit
-    from bigmodel_core.data.uploads import archive
-
     monkeypatch.setattr(archive, "_checked_entries", lambda zf, label: (
         [(i, tuple(i.filename.split("/"))) for i in zf.infolist()], 0))
     with archive.Archive(data, "'x.zip'") as members:
@@ -280,8 +277,6 @@ def test_bad_members_are_named(rng, members, needle):
 def test_a_bomb_image_is_refused_from_its_header_before_decoding(rng, monkeypatch):
     good = {f"{c}/{i}.png": image_bytes(noise(rng, 8, 8)) for c in "ab" for i in range(2)}
     bomb = png_header_only(100_000, 100_000)
-    from PIL import ImageFile
-
     real_load = ImageFile.ImageFile.load
 
     def load(self):

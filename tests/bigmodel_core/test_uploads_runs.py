@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from bigmodel_core import cli
 from bigmodel_core.config.specs import parse_config
 from bigmodel_core.data import build_dataset, clear_dataset_cache, dataset_info
 from bigmodel_core.data.uploads import UploadStore, read_upload, unregister_uploaded
 from bigmodel_core.export import export_script
-from bigmodel_core.training.store import RunStore, history_rows
+from bigmodel_core.training.store import RunStore, StoreError, history_rows, write_run
 from bigmodel_core.training.trainer import Trainer
 from tests.bigmodel_core.test_export import DRIVER, assert_close, load_script
 from tests.bigmodel_core.upload_files import class_zip, long_csv, zip_bytes
@@ -83,8 +84,6 @@ def test_writing_a_run_of_an_upload_that_is_not_served_fails_clearly(tmp_path):
     name = store.save(read_upload(image_zip(5), "s.zip"))
     cfg = cnn_config(name)
     unregister_uploaded(name)
-    from bigmodel_core.training.store import StoreError, write_run
-
     with pytest.raises(StoreError, match="the run cannot keep its data"):
         write_run(tmp_path / "run", cfg, [], {"status": "completed"}, None)
     assert not (tmp_path / "run" / "summary.json").exists()
@@ -153,8 +152,6 @@ def test_cli_train_on_a_zip_and_a_csv(tmp_path, capsys):
     assert config["data"]["name"].startswith("upload-") and config["data"]["image_size"] is None
     summary = json.loads(captured.out)
     assert summary["status"] == "completed" and summary["task"] == "classification"
-    from safetensors.torch import load_file
-
     assert load_file(str(out / "model.safetensors"))["classifier.weight"].shape[0] == 3  # the file's 3 classes
     (tmp_path / "walks.csv").write_bytes(sequence_csv())
     assert cli.main(["train", "textbook_lstm", "--data", str(tmp_path / "walks.csv"), "--out", str(tmp_path / "seq"),

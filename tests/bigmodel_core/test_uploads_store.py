@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -18,6 +20,7 @@ from bigmodel_core.data.uploads import (
     unregister_uploaded,
 )
 from bigmodel_core.data.uploads.normalised import read_normalised
+from bigmodel_core.nn.models import build_model
 from tests.bigmodel_core.upload_files import class_zip, wide_csv
 
 NAME = "upload-0123456789abcdef"
@@ -117,8 +120,6 @@ def test_a_config_names_an_upload_and_its_model_follows_the_data(uploaded):
     _, name = uploaded
     cfg = parse_config({"data": {"name": name, "train_size": 12, "val_size": 3},
                         "model": {"family": "cnn", "conv": [{"channels": 2}], "dense": []}})
-    from bigmodel_core.nn.models import build_model
-
     model = build_model(cfg.model, dataset_info(name))
     assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
     with pytest.raises(ConfigError, match="model.family 'lstm' needs a sequence dataset"):
@@ -148,8 +149,6 @@ def test_registering_checks_the_file_matches_its_name(uploaded, tmp_path):
     x, y, meta = read_normalised(path)
     bad = UploadedData("image", "classification", x.numpy().copy(), y.numpy().copy(), up.class_names, "b")
     bad.x[0, 0, 0, 0] += 0.5
-    import json
-
     buf_path = tmp_path / "tampered.npz"
     np.savez(buf_path, x=bad.x, y=bad.y, meta=np.array(json.dumps(dict(meta))))
     with pytest.raises(ValueError, match="it was changed after it was written"):
