@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from bigmodel_core.config.presets import load_config_arg, preset_descriptions, preset_names
 from bigmodel_core.config.specs import ConfigError, ExperimentConfig, json_schema, parse_config_here
+from bigmodel_core.config.uploaded_data import use_data_file
 from bigmodel_core.data import DATASET_NAMES, DatasetError, dataset_info
 from bigmodel_core.experiments import distill
 from bigmodel_core.experiments.compare import run_compare
@@ -68,7 +69,20 @@ def shared_options() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=number_arg(int, 1), help="override the config's training.epochs")
     p.add_argument("--device", help="override the config's training.device (auto, cpu, cuda, cuda:N, mps)")
     p.add_argument("--seed", type=number_arg(int, 0), help="override the config's seed")
+    p.add_argument("--data", metavar="FILE", help="your own dataset: a .zip of class folders of images, an "
+                                                   ".npz with arrays x and y, or a .csv of sequences")
+    p.add_argument("--task", choices=("classification", "regression"),
+                   help="with a .csv --data: classify its labels (the default) or predict them as numbers")
     return p
+
+
+def with_data(cfg: ExperimentConfig, args: argparse.Namespace) -> ExperimentConfig:
+    """``cfg`` on the ``--data`` file when one was given (what it did is told on stderr), else ``cfg``."""
+    if getattr(args, "data", None) is None:
+        if getattr(args, "task", None) is not None:
+            raise UsageError("--task goes with --data FILE")
+        return cfg
+    return use_data_file(cfg, args.data, args.task, log=lambda line: print(line, file=sys.stderr))
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -149,7 +163,7 @@ def _bar(done: int, total: int, width: int = 28) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    cfg = _config(args)
+    cfg = with_data(_config(args), args)
     out = check_out_dir(args.out, args.overwrite)  # before training: a bad folder fails in a second, not after
     summary = train_and_save(cfg, out, on_event=_progress(cfg))
     print(json.dumps(summary, indent=2))
@@ -157,7 +171,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
-    cfg = _config(args)
+    cfg = with_data(_config(args), args)
     distill.check_settings(args.temperature, args.alpha)
     teacher = distill.load_teacher(args.teacher)
     out = check_out_dir(args.out, args.overwrite)
@@ -208,7 +222,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     return run_compare(args.config, args.vary, args.out, overwrite=args.overwrite, overrides=overrides(args),
-                       workers=args.workers, threads=args.threads)
+                       workers=args.workers, threads=args.threads, data_file=args.data, task=args.task)
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
@@ -218,7 +232,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 def cmd_finetune(args: argparse.Namespace) -> int:
     return run_finetune(args.config, args.out, pretrained=args.pretrained, strategy=args.strategy,
                         labels_per_class=args.labels_per_class, backbone_lr_scale=args.backbone_lr_scale,
-                        overwrite=args.overwrite, overrides=overrides(args))
+                        overwrite=args.overwrite, overrides=overrides(args), data_file=args.data, task=args.task)
 
 
 def cmd_export_code(args: argparse.Namespace) -> int:

@@ -27,6 +27,15 @@ class Limits:
     max_runs_per_session: int = 50
     max_config_bytes: int = 64_000
     max_upload_bytes: int = 20_000_000
+    # a learner's own dataset (data/uploads): checked before anything is unpacked or decoded
+    max_archive_members: int = 20_000  # files and folders in a .zip (or arrays in an .npz)
+    max_unpacked_bytes: int = 100_000_000  # all members together, once decompressed
+    max_image_pixels: int = 20_000_000  # one image's width x height, read from its header before decoding
+    max_upload_samples: int = 50_000  # images or sequences in one file
+    max_csv_rows: int = 200_000
+    max_upload_classes: int = 200
+    max_seq_features: int = 256  # feature columns of a long-format sequence CSV
+    max_datasets_per_owner: int = 20  # uploaded datasets one workspace keeps
     max_concurrent_jobs: int = max(1, (os.cpu_count() or 2) // 2)
     threads_per_job: int = max(1, (os.cpu_count() or 2) // max(1, (os.cpu_count() or 2) // 2))
     idle_stop_seconds: float = 120.0

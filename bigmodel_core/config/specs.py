@@ -69,9 +69,10 @@ class DataSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
-        from bigmodel_core.data import DATASET_NAMES  # noqa: PLC0415 - data loads torch: on first use
+        # data loads torch: on first use
+        from bigmodel_core.data import DATASET_NAMES, is_upload_name  # noqa: PLC0415
 
-        if v not in DATASET_NAMES:
+        if v not in DATASET_NAMES and not is_upload_name(v):  # upload-<16 hex>: a learner's own, checked below
             raise ValueError(f"unknown dataset {brief(v)}; choose one of: {', '.join(DATASET_NAMES)}")
         return v
 

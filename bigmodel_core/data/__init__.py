@@ -14,7 +14,9 @@ One module per job:
 - ``seeding``: the seeded generators and the small draws every generator uses;
 - ``warps``, ``glyphs``, ``shapes``, ``sequences``, ``real_digits``: the generator families;
 - ``augment``: random shifts and rotations during training;
-- ``budgets``: label budgets (a stratified subset per class).
+- ``budgets``: label budgets (a stratified subset per class);
+- ``uploads``: a learner's own files (image zips and npz, sequence CSV), checked, normalised,
+  kept per owner and served by the registry under ``upload-<content hash>``.
 
 The generator modules, ``seeding`` and ``augment`` import only the standard library,
 torch, numpy, Pillow, scikit-learn and each other: the exported training scripts copy
@@ -35,6 +37,7 @@ from .registry import (
     build_dataset,
     clear_dataset_cache,
     dataset_info,
+    is_upload_name,
 )
 from .shapes import SHAPE_NAMES
 
@@ -54,5 +57,6 @@ __all__ = [
     "build_dataset",
     "clear_dataset_cache",
     "dataset_info",
+    "is_upload_name",
     "sample_indices_per_class",
 ]

@@ -3,13 +3,16 @@
 This module owns the list of datasets (``DATASET_NAMES``), their metadata
 (``DatasetInfo``) and how each one is built (``build_dataset``, cached). The generators
 themselves live one family per module beside it (glyphs, shapes, sequences,
-real_digits).
+real_digits). A learner's own data (``data/uploads``) is added while the process runs with
+:func:`add_dataset` under a name ``upload-<16 hex>`` and served by the same functions; it is
+not in ``DATASET_NAMES``, which lists the built-in sets.
 """
 
 from __future__ import annotations
 
 import functools
 import operator
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,8 @@ from .warps import OUT_SIZE
 
 FONT_DIR = Path(__file__).resolve().parents[2] / "assets" / "fonts"
 SEQ_LEN_RANGE = (5, 1000)
+# An uploaded dataset is named by its content: "upload-" and 16 hex digits of a sha256.
+UPLOAD_NAME = re.compile(r"upload-[0-9a-f]{16}\Z")  # \Z, not $: $ also matches before a final newline
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,8 @@ class Dataset:
     y_train: torch.Tensor
     x_val: torch.Tensor
     y_val: torch.Tensor
+    # plain-text sentences about how the data was taken (an uploaded set capped to what it holds)
+    notes: tuple[str, ...] = ()
 
 
 class DatasetError(ValueError):
@@ -79,7 +86,8 @@ _glyph_templates = functools.lru_cache(maxsize=4)(glyph_templates)
 _shape_templates = functools.lru_cache(maxsize=1)(shape_templates)
 _sklearn_digits = functools.lru_cache(maxsize=1)(load_sklearn_digits)
 
-_Builder = Callable[[str, int, int, int, _Params], tuple[torch.Tensor, ...]]
+# A builder returns x_train, y_train, x_val, y_val, and may add a tuple of notes as a fifth item.
+_Builder = Callable[[str, int, int, int, _Params], tuple]
 
 
 def _glyphs(chars: str) -> _Builder:
@@ -208,6 +216,36 @@ _REGISTRY: dict[str, _Entry] = {
 
 DATASET_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
+# Datasets added while the process runs (uploads), by name; never one of DATASET_NAMES.
+_ADDED: dict[str, _Entry] = {}
+
+
+def is_upload_name(name: object) -> bool:
+    """Whether ``name`` has the form of an uploaded dataset's name (``upload-`` and 16 hex digits)."""
+    return isinstance(name, str) and bool(UPLOAD_NAME.match(name))
+
+
+def add_dataset(name: str, *, kind: Literal["image", "sequence"], task: Literal["classification", "regression"],
+                class_names: tuple[str, ...], description: str, input_shape: tuple[int, ...],
+                builder: _Builder) -> None:
+    """Serve an uploaded dataset under ``name`` from now on (again: replaces the earlier entry).
+
+    ``builder(name, train_size, val_size, seed, params)`` returns the four tensors and a tuple
+    of notes. ``train_size`` and ``val_size`` are caps for such a set (its ``max_size`` is None;
+    the notes say what was used). Its names are content hashes, so an entry added again under
+    the same name holds the same data and the build cache stays valid.
+    """
+    if not is_upload_name(name):
+        raise DatasetError(f"{name!r} is not a name for an uploaded dataset (upload- and 16 hex digits)")
+    shape = tuple(input_shape)
+    _ADDED[name] = _Entry(builder=builder, kind=kind, task=task, class_names=tuple(class_names),
+                          description=description, input_shape=lambda p: shape)
+
+
+def remove_dataset(name: str) -> None:
+    """Stop serving the uploaded dataset ``name`` (nothing happens if it is not served)."""
+    _ADDED.pop(name, None)
+
 
 # --------------------------------------------------------------------------
 # Validation
@@ -215,9 +253,14 @@ DATASET_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 
 def _entry(name: str) -> _Entry:
-    if not isinstance(name, str) or name not in _REGISTRY:
-        raise DatasetError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASET_NAMES)}")
-    return _REGISTRY[name]
+    if isinstance(name, str) and name in _REGISTRY:
+        return _REGISTRY[name]
+    if isinstance(name, str) and name in _ADDED:
+        return _ADDED[name]
+    if is_upload_name(name):
+        raise DatasetError(f"the uploaded dataset {name} is not loaded here; upload its file again, or open "
+                           "the stored run that keeps it")
+    raise DatasetError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASET_NAMES)}")
 
 
 def as_int(value: object, what: str) -> int:
@@ -328,9 +371,10 @@ def build_dataset(
 
 @functools.lru_cache(maxsize=8)
 def _build_cached(name: str, train_size: int, val_size: int, seed: int, params: _Params) -> Dataset:
-    entry = _REGISTRY[name]
-    x_train, y_train, x_val, y_val = entry.builder(name, train_size, val_size, seed, params)
-    return Dataset(info=_make_info(name, entry, params), x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val)
+    entry = _entry(name)
+    x_train, y_train, x_val, y_val, *rest = entry.builder(name, train_size, val_size, seed, params)
+    return Dataset(info=_make_info(name, entry, params), x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
+                   notes=tuple(rest[0]) if rest else ())
 
 
 def clear_dataset_cache() -> None:
@@ -340,5 +384,6 @@ def clear_dataset_cache() -> None:
     _shape_templates.cache_clear()
 
 
-__all__ = ["DATASET_NAMES", "FONT_DIR", "FONT_FILES", "Dataset", "DatasetError", "DatasetInfo", "as_int",
-           "build_dataset", "clear_dataset_cache", "dataset_info"]  # fmt: skip
+__all__ = ["DATASET_NAMES", "FONT_DIR", "FONT_FILES", "UPLOAD_NAME", "Dataset", "DatasetError", "DatasetInfo",
+           "add_dataset", "as_int", "build_dataset", "clear_dataset_cache", "dataset_info", "is_upload_name",
+           "remove_dataset"]  # fmt: skip

@@ -16,17 +16,20 @@ from types import ModuleType
 
 from bigmodel_core.config.specs import ExperimentConfig
 from bigmodel_core.data import FONT_DIR, augment, dataset_info, glyphs, real_digits, seeding, sequences, shapes, warps
+from bigmodel_core.data.registry import is_upload_name
+from bigmodel_core.data.uploads import normalised, split
 from bigmodel_core.nn import residual, seeded_dropout
 from bigmodel_core.training import plain_loop
 
 FONT_DATASETS = ("synthetic_digits", "synthetic_letters")  # rendered from the bundled fonts
+UPLOAD_FILE = "data.npz"  # an uploaded dataset's script reads the run's copy of it from beside itself
 GLYPH_CHARS = {"synthetic_digits": "DIGIT_CHARS", "synthetic_letters": "LETTER_CHARS"}
 
 
 # Every engine module the scripts copy source from; each imports only the standard library,
 # torch, numpy, Pillow, scikit-learn and the others in this tuple (the tests check it).
 COPIED_MODULES: tuple[ModuleType, ...] = (seeding, warps, glyphs, shapes, sequences, real_digits, augment,
-                                          seeded_dropout, residual, plain_loop)
+                                          normalised, split, seeded_dropout, residual, plain_loop)
 
 STDLIB = {"argparse", "copy", "hashlib", "json", "math", "pathlib", "time"}
 
@@ -133,6 +136,25 @@ def data_section(cfg: ExperimentConfig, source: ScriptSource) -> str:
             def load_data(train_size, val_size, seed):
                 return split_samples(lambda n, gen: {sampler.__name__}(n, gen, SEQ_LEN), DATASET, train_size, val_size,
                                      seed)
+        ''')
+    elif is_upload_name(name):
+        parts += [module_code(normalised, source), module_code(split, source)]
+        source.imports.setdefault("pathlib", set()).add("Path")
+        head += (f"# The uploaded data the run trained on: its run folder keeps it as {UPLOAD_FILE}.\n"
+                 f"DATA_FILE = {json.dumps(UPLOAD_FILE)}  # read from beside this script\n")
+        glue = code_block('''
+            def load_data(train_size, val_size, seed):
+                path = Path(__file__).resolve().parent / DATA_FILE
+                if not path.is_file():
+                    raise FileNotFoundError(f"{path} is missing: copy {DATA_FILE} from the run folder next to it")
+                x, y, meta = read_normalised(path)
+                if meta["name"] != DATASET:
+                    raise ValueError(f"{path} holds the dataset {meta['name']}, not {DATASET}")
+                classification = meta["task"] == "classification"
+                *data, notes = split_uploaded(x, y, classification, DATASET, train_size, val_size, seed)
+                for note in notes:
+                    print(note)
+                return tuple(data)
         ''')
     else:  # pragma: no cover - every registered dataset is handled above
         raise ValueError(f"export does not know dataset {name!r}")

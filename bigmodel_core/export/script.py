@@ -12,10 +12,11 @@ from pathlib import Path
 from bigmodel_core.config.presets import load_config_arg
 from bigmodel_core.config.specs import CNNSpec, ExperimentConfig
 from bigmodel_core.data import dataset_info
+from bigmodel_core.data.registry import is_upload_name
 from bigmodel_core.nn import residual, seeded_dropout
 from bigmodel_core.training import plain_loop
 
-from .copied import FONT_DATASETS, ScriptSource, code_block, data_section, module_code
+from .copied import FONT_DATASETS, UPLOAD_FILE, ScriptSource, code_block, data_section, module_code
 from .model_code import cnn_model_code, has_dropout, rnn_model_code
 
 OPTIMIZER_LABELS = {
@@ -99,6 +100,8 @@ def export_script(config: ExperimentConfig, filename: str = "train.py") -> str:
                       "synthetic_letters": ", numpy and Pillow (with the bundled fonts)",
                       "shapes": ", numpy and Pillow", "handwritten_digits": " and scikit-learn (its bundled digits)",
                       "sequential_digits": " and scikit-learn (its bundled digits)"}.get(cfg.data.name, "")
+    if is_upload_name(cfg.data.name):
+        deps = f"torch and numpy (to read {UPLOAD_FILE}, the run's data, which must be beside the script)"
     doc = (f'"""{_title(cfg)}\n\n'
            "Exported from the bigmodel playground: the same data, model, initial weights, optimizer and data\n"
            "order as the playground's run, so on CPU it prints the same metrics.\n"

@@ -1,5 +1,8 @@
 """Run store: one folder per run with config.json, metrics.csv, summary.json, model.safetensors.
 
+A run of an uploaded dataset also keeps that data, as data.npz, so it reopens and reproduces
+without the upload (reading the run serves it again).
+
 Every file is written to a temporary name and renamed into place (atomic on POSIX), and
 summary.json is written last: a folder without it is an unfinished run and is ignored
 when listing. Run ids are random (unguessable) and only ids of that form are accepted,
@@ -26,7 +29,10 @@ import torch
 from safetensors.torch import load_file
 from safetensors.torch import save as save_safetensors
 
+from bigmodel_core.atomic import atomic_write_bytes, atomic_write_text
 from bigmodel_core.config.specs import ExperimentConfig, parse_config
+from bigmodel_core.data import DatasetError
+from bigmodel_core.data.uploads import register_run_data, run_data_files
 
 METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "train_metric", "val_metric", "lr", "seconds")
 _RUN_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{5,63}\Z")  # \Z, not $: $ also matches before a final newline
@@ -45,27 +51,6 @@ def check_run_id(run_id: str) -> str:
     if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or ".." in run_id:
         raise StoreError(f"invalid run id {run_id!r}")
     return run_id
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def metrics_csv(rows: Iterable[dict[str, Any]]) -> str:
@@ -93,6 +78,10 @@ def write_run(run_dir: Path, config: ExperimentConfig, rows: list[dict[str, Any]
         # extra file names become paths: only plain names, so none can land outside the run folder
         if not _FILE_NAME.match(name) or name == "summary.json":
             raise StoreError(f"invalid file name {name!r} for a run file")
+    try:
+        extra_files = {**run_data_files(config.data.name), **(extra_files or {})}
+    except DatasetError as exc:
+        raise StoreError(f"cannot write the run to {run_dir}: {exc}") from None
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.json", config.to_json())
@@ -162,6 +151,7 @@ class RunStore:
         if owner is not None and not (owns(summary, owner) or _shared_by_an_owner(summary)):
             # a run without an owner (copied in by hand, written by the CLI) is nobody's to share
             raise StoreError(f"no finished run {run_id!r}")
+        register_run_data(path)  # the uploaded data the run kept, so that its config names a dataset served here
         config = parse_config((path / "config.json").read_text())
         with open(path / "metrics.csv", newline="") as f:
             metrics = [{k: _num(v) for k, v in row.items()} for row in csv.DictReader(f)]

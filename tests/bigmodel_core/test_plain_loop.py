@@ -116,10 +116,10 @@ def _imports(module) -> list[tuple[int, str]]:
 def test_copied_modules_are_self_contained(module):
     """Only the standard library, torch, numpy, Pillow, scikit-learn and other copied modules."""
     copied = {m.__name__ for m in COPIED_MODULES}
-    package = module.__name__.rpartition(".")[0]
     for level, name in _imports(module):
-        if level:
-            assert level == 1 and f"{package}.{name}" in copied, (module.__name__, name)
+        if level:  # relative: "from .x" is a sibling, "from ..x" one package up
+            target = ".".join(module.__name__.split(".")[:-level] + [name])
+            assert target in copied, (module.__name__, name)
         else:
             top = name.split(".")[0]
             assert top in THIRD_PARTY or top in sys.stdlib_module_names, (module.__name__, name)

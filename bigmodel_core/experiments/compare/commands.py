@@ -11,6 +11,7 @@ from typing import Any
 
 from bigmodel_core.config.presets import load_config_arg
 from bigmodel_core.config.specs import parse_config_here
+from bigmodel_core.config.uploaded_data import use_data_file
 from bigmodel_core.training.jobs import JobPool
 from bigmodel_core.training.store import check_out_dir
 
@@ -22,13 +23,16 @@ from .tables import describe_base, summary_rows, write_comparison
 
 
 def run_compare(config: str, vary: list[str], out: str, *, overwrite: bool = False,
-                overrides: dict[str, Any] | None = None, workers: int = 1, threads: int | None = None) -> int:
+                overrides: dict[str, Any] | None = None, workers: int = 1, threads: int | None = None,
+                data_file: str | None = None, task: str | None = None) -> int:
     """Compare ``config`` once per position of the ``--vary`` value lists; 1 if a run failed, else 0.
 
     ``overrides`` are dotted-path changes applied to the base (the shared ``--epochs``,
     ``--device``, ``--seed``); ``threads`` is torch threads per run (default: cores / workers).
     """
     base = load_config_arg(config)
+    if data_file is not None:  # the learner's own data file (``--data``)
+        base = use_data_file(base, data_file, task, log=lambda line: print(line, file=sys.stderr))
     if overrides:
         base = base.with_changes(overrides)
     base = parse_config_here(base)  # a device missing here is refused before anything trains

@@ -12,6 +12,7 @@ from typing import Any
 
 from bigmodel_core.config.presets import load_config_arg
 from bigmodel_core.config.specs import parse_config_here
+from bigmodel_core.config.uploaded_data import use_data_file
 from bigmodel_core.limits import current_limits
 from bigmodel_core.training.store import check_out_dir, history_rows, write_run
 from bigmodel_core.training.trainer import EpochEnd
@@ -76,7 +77,8 @@ def run_pretrain(name: str, out: str | Path = PRETRAINED_DIR, epochs: int | None
 
 def run_finetune(config: str, out: str, *, pretrained: str | None = None, strategy: str = "head",
                  labels_per_class: str = "all", backbone_lr_scale: float = DEFAULT_BACKBONE_LR_SCALE,
-                 overwrite: bool = False, overrides: dict[str, Any] | None = None) -> int:
+                 overwrite: bool = False, overrides: dict[str, Any] | None = None,
+                 data_file: str | None = None, task: str | None = None) -> int:
     """Fine-tune ``pretrained`` on ``config`` (a config, a preset, or a shipped name for its suggested
     target) and write the run folder with the weights and their card; 0 when it completed or stopped.
 
@@ -87,6 +89,8 @@ def run_finetune(config: str, out: str, *, pretrained: str | None = None, strate
         cfg = suggested_target(config)
     else:
         cfg = load_config_arg(config)
+    if data_file is not None:  # the learner's own data file (``--data``)
+        cfg = use_data_file(cfg, data_file, task, log=lambda line: print(line, file=sys.stderr))
     if overrides:
         cfg = cfg.with_changes(overrides)
     if parsed.uses_pretrained and pretrained is None:
