@@ -316,13 +316,16 @@ with tab_opt:
                               "steps to f − f* < 1e-3": int(close[0]) if close.size else None,
                               "diverged": "yes: lower the lr" if p.diverged else ""})
             st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
-            checked(worst, "torch.optim steps (against the update rules below)")
+            checked(worst, "torch.optim: each of its steps against one update of the rules below from the same "
+                           "point, gradient and state")
     with st.expander("Update rules: exactly what torch.optim runs (g_t is the gradient at step t)", expanded=False):
         st.latex(r"\textbf{GD:}\quad \theta_{t} = \theta_{t-1} - \eta\, g_t")
         st.latex(r"\textbf{SGD:}\quad \theta_{t} = \theta_{t-1} - \eta\,(g_t + \epsilon_t),\quad "
                  r"\epsilon_t \sim \mathcal{N}(0, \sigma^2 I)")
         st.latex(r"\textbf{Momentum (PyTorch):}\quad b_t = \mu\, b_{t-1} + g_t\ (b_1 = g_1),\quad "
                  r"\theta_t = \theta_{t-1} - \eta\, b_t")
+        st.latex(r"\textbf{Nesterov (PyTorch):}\quad b_t = \mu\, b_{t-1} + g_t\ (b_1 = g_1),\quad "
+                 r"\theta_t = \theta_{t-1} - \eta\,(g_t + \mu\, b_t)")
         st.latex(r"\textbf{Adagrad:}\quad G_t = G_{t-1} + g_t^2,\quad "
                  r"\theta_t = \theta_{t-1} - \eta\,\frac{g_t}{\sqrt{G_t} + 10^{-10}}")
         st.latex(r"\textbf{RMSprop:}\quad v_t = 0.99\, v_{t-1} + 0.01\, g_t^2,\quad "
@@ -330,6 +333,8 @@ with tab_opt:
         st.latex(r"\textbf{Adam:}\quad m_t = 0.9\, m_{t-1} + 0.1\, g_t,\ v_t = 0.999\, v_{t-1} + 0.001\, g_t^2,\ "
                  r"\hat m_t = \frac{m_t}{1 - 0.9^t},\ \hat v_t = \frac{v_t}{1 - 0.999^t},\ "
                  r"\theta_t = \theta_{t-1} - \eta\,\frac{\hat m_t}{\sqrt{\hat v_t} + 10^{-8}}")
+        st.latex(r"\textbf{AdamW:}\quad \theta'_{t-1} = (1 - 0.01\,\eta)\,\theta_{t-1}\ "
+                 r"\text{(decoupled weight decay, PyTorch's default 0.01), then Adam's step from } \theta'_{t-1}")
         st.caption("Many texts write momentum as v_t = μ v_(t−1) − η g_t, θ_t = θ_(t−1) + v_t; with a constant "
                    "learning rate that is the same path (v_t = −η b_t). Squares and square roots are per "
                    "coordinate.")

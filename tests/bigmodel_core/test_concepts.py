@@ -199,3 +199,58 @@ def test_page_checks_pass_on_the_real_computations_and_catch_a_wrong_one():
             assert C.check_cell(seq[:t], w, steps[t - 1]) < 1e-12, (kind, t)
         off = dataclasses.replace(steps[-1], h=steps[-1].h + 1e-3)
         assert C.check_cell(seq, w, off) == pytest.approx(1e-3), kind
+
+
+# every setting the page's sliders offer: surfaces, optimizers, the learning-rate options, momentum and noise
+PAGE_LRS = [0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0, 1.5, 2.0]
+
+
+@pytest.mark.parametrize("surface", list(C.SURFACES))
+@pytest.mark.parametrize("momentum,noise", [(0.0, 0.0), (0.5, 1.0), (0.9, 0.3), (0.99, 3.0)])
+def test_the_step_check_stays_green_over_every_slider_setting(surface, momentum, noise):
+    paths, worst = C.paths_with_check(surface, C.OPTIMIZER_NAMES, tuple(PAGE_LRS[::3]) + (2.0, 2.0), 300,
+                                      C.SURFACES[surface].start, momentum, noise, 0)
+    assert worst < C.STEP_TOLERANCE
+    for lr in PAGE_LRS:  # chaotic and diverging paths included: each step still agrees
+        for name in ("rmsprop", "momentum", "gd", "sgd"):
+            path = C.optimizer_path(surface, name, lr, 300, None, momentum, noise, 0)
+            assert C.step_errors(surface, path, 300, momentum, noise, 0) < C.STEP_TOLERANCE, (name, lr)
+
+
+@pytest.mark.parametrize("wrong", ["adam without bias correction", "momentum with dampening",
+                                   "nesterov as plain momentum", "adamw decaying through the gradient"])
+def test_a_deliberately_wrong_update_rule_fails_the_check(wrong, monkeypatch):
+    from bigmodel_core.inspect.concepts import optimizers
+
+    right = optimizers.update_rule
+    name = {"adam without bias correction": "adam", "momentum with dampening": "momentum",
+            "nesterov as plain momentum": "nesterov", "adamw decaying through the gradient": "adamw"}[wrong]
+
+    def rule(n, theta, g, st, t, lr, mu):
+        if wrong == "adam without bias correction":
+            st.m = 0.9 * st.m + 0.1 * g
+            st.acc = 0.999 * st.acc + 0.001 * g ** 2
+            return theta - lr * st.m / (np.sqrt(st.acc) + 1e-8)
+        if wrong == "momentum with dampening":
+            st.b = g if t == 1 else mu * st.b + (1 - mu) * g
+            return theta - lr * st.b
+        if wrong == "nesterov as plain momentum":
+            return right("momentum", theta, g, st, t, lr, mu)
+        return right("adam", theta, g + optimizers.ADAMW_DECAY * theta, st, t, lr, mu)
+
+    monkeypatch.setattr(optimizers, "update_rule", rule)
+    _, worst = C.paths_with_check("ravine", (name,), (C.SURFACES["ravine"].lrs[name],), 50,
+                                  C.SURFACES["ravine"].start, 0.9, 0.0, 0)
+    assert worst > 1e-6
+
+
+def test_the_ravine_text_matches_what_its_defaults_show():
+    surf = C.SURFACES["ravine"]
+    gd = C.optimizer_path("ravine", "gd", surf.lrs["gd"], 100)
+    ys = gd.points[:12, 1]
+    assert np.all(np.sign(ys[1:]) != np.sign(ys[:-1]))  # zig-zags across the valley at every step
+    assert gd.losses[-1] < 1e-3  # and still arrives
+    slow = C.optimizer_path("ravine", "gd", 0.1, 100)
+    assert np.all(np.sign(slow.points[:, 1]) > 0) and slow.losses[-1] > 1e-2  # no zig-zag, but crawls
+    assert C.optimizer_path("ravine", "gd", 0.55, 100).diverged  # past 2 / 4 the steep direction diverges
+    assert "zig-zags" in surf.description and "crawls" in surf.description and "0.5" in surf.description

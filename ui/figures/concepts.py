@@ -26,8 +26,8 @@ from bigmodel_core.inspect.concepts import (
 ANNOTATE_MAX = 12  # write the numbers into a grid up to this many cells per side
 HIGHLIGHT = "#F76707"
 WINDOW = "#4C6EF5"
-OPTIMIZER_COLORS = {"gd": "#1C7ED6", "sgd": "#74C0FC", "momentum": "#F76707", "adagrad": "#37B24D",
-                    "rmsprop": "#AE3EC9", "adam": "#E03131"}
+OPTIMIZER_COLORS = {"gd": "#1C7ED6", "sgd": "#74C0FC", "momentum": "#F76707", "nesterov": "#FAB005",
+                    "adagrad": "#37B24D", "rmsprop": "#AE3EC9", "adam": "#E03131", "adamw": "#862E9C"}
 GATE_COLORS = ["#4C6EF5", "#F76707", "#12B886", "#E64980"]
 
 
