@@ -1,1 +1,2 @@
-"""Experiments made of several trainings: fair comparisons and fine-tuning."""
+"""Experiments made of several trainings: fair comparisons (``compare/``), fine-tuning (``finetune/``) and
+knowledge distillation (``distill.py``)."""
