@@ -99,8 +99,12 @@ def test_hidden_state_gradient_at_the_last_step_matches_autograd_through_pytorch
     # oracle: dL/dh_T through nn.LSTM's own final state
     out_seq, final = model.forward_sequence(ds.x_val[idx])
     final.retain_grad()
-    torch.nn.functional.mse_loss(model.classifier(model.head(final)), ds.y_val[idx]).backward()
+    # each sequence's own loss: summed, every h_T gets the gradient of its own sequence's loss only
+    torch.nn.functional.mse_loss(model.classifier(model.head(final)), ds.y_val[idx], reduction="sum").backward()
     assert grads["layer 1 forward"][-1] == pytest.approx(float(final.grad.norm(dim=1).mean()), rel=1e-4)
+    # so the value does not depend on how many sequences are averaged (1/N of it would)
+    one = probes.hidden_state_gradients(probes.probe_copy(model), ds, idx[:1])
+    assert one["layer 1 forward"][-1] == pytest.approx(float(final.grad[0].norm()), rel=1e-4)
     assert np.isfinite(grads["layer 1 forward"]).all()
     assert all(p.grad is None or p.grad.abs().sum() > 0 for p in model.parameters())
 
@@ -318,3 +322,12 @@ def test_tables_hold_the_numbers_behind_the_figures():
     cnn = probes.probe_cnn(build_model(cnn_cfg().model, load_data(cnn_cfg()).info, seed=0), load_data(cnn_cfg()))
     assert len(probes.maps_frame(cnn.layers[0].maps)) == 4 * 28 * 28
     assert len(probes.filters_frame(cnn.filters)) == 4 * 9
+
+
+def test_the_hidden_gradient_probe_counts_the_sequences_it_really_averaged():
+    cfg = parse_config({"data": {"name": "sine_wave", "seq_len": 12, "train_size": 64, "val_size": 10},
+                        "model": {"family": "lstm", "hidden": 4}, "training": {"device": "cpu"}})
+    ds = load_data(cfg)
+    model = build_model(cfg.model, ds.info, seed=1)
+    seq = probes.probe_sequence(model, ds, index=3)
+    assert seq.hidden_grad_count == 10  # fewer than HIDDEN_GRAD_BATCH: the title must say 10, not 32

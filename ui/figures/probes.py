@@ -283,14 +283,16 @@ def grad_norms_figure(steps: Sequence[int], norms: Mapping[str, Sequence[float]]
 
 
 def hidden_grads_figure(grads: Mapping[str, np.ndarray], batch: int | None = None) -> go.Figure:
-    """Mean ||dL/dh_t|| at every time step: how far back the training signal reaches."""
+    """Mean over sequences of ||dL_i/dh_t|| (each sequence's own loss) at every step: how far back the
+    training signal reaches."""
     fig = go.Figure()
     for k, (name, values) in enumerate(grads.items()):
         fig.add_trace(go.Scatter(x=np.arange(len(values)), y=values, mode="lines", name=name,
                                  line=dict(color=LINE_COLORS[k % len(LINE_COLORS)], width=1.5)))
     fig.update_xaxes(title="time step")
-    fig.update_yaxes(title="‖∂L/∂h_t‖", type="log", exponentformat="power")
-    over = f" (mean over {batch} validation sequences)" if batch else ""
+    fig.update_yaxes(title="‖∂L_i/∂h_t‖", type="log", exponentformat="power")
+    over = (f" (each sequence's own loss, mean over {batch} validation sequence{'s' if batch != 1 else ''})"
+            if batch else "")
     return _layout(fig, f"Gradient of the loss with respect to the hidden state{over}", height=320)
 
 

@@ -151,9 +151,10 @@ def _loss(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def hidden_state_gradients(model: SeqNet, dataset: Dataset, indices: torch.Tensor) -> dict[str, np.ndarray]:
-    """Mean over the given validation sequences of ||dL/dh_t||, per layer and direction, (T,) each.
+    """Mean over the given validation sequences of ||dL_i/dh_t||, per layer and direction, (T,) each.
 
-    The loss is the training loss (no penalties). Runs autograd on ``model`` itself (pass a
+    L_i is each sequence's own training loss (no penalties): the gradient of the batch-mean loss
+    would be 1/N of it, and shrink as the batch grows. Runs autograd on ``model`` itself (pass a
     :func:`probe_copy`): its parameters need not require gradients, the input is made to,
     and ``torch.autograd.grad`` leaves every ``.grad`` untouched.
     """
@@ -163,7 +164,10 @@ def hidden_state_gradients(model: SeqNet, dataset: Dataset, indices: torch.Tenso
     with torch.enable_grad():
         out, states = rnn_states(model, x)
         steps = [h for s in states for h in s.h_steps]
-        grads = torch.autograd.grad(_loss(dataset.info.task, out, y), steps, allow_unused=True)
+        # the batch mean times N is the sum of the sequences' own losses; h_t of one sequence only
+        # reaches its own loss, so each gradient is that sequence's dL_i/dh_t
+        total = _loss(dataset.info.task, out, y) * len(indices)
+        grads = torch.autograd.grad(total, steps, allow_unused=True)
     result: dict[str, np.ndarray] = {}
     t_len = x.shape[1]
     for k, s in enumerate(states):
@@ -201,7 +205,7 @@ def probe_sequence_copy(model: nn.Module, dataset: Dataset, index: int) -> Seque
     batch = torch.arange(index, index + min(HIDDEN_GRAD_BATCH, n)) % n  # the chosen one and its neighbours
     grads = hidden_state_gradients(model, dataset, batch)
     return SequenceProbe(model.family, index, to_numpy(x), np.asarray(dataset.y_val[index].cpu().numpy()),
-                         to_numpy(output), dataset.info.class_names, traces, grads, tuple(notes))
+                         to_numpy(output), dataset.info.class_names, traces, grads, tuple(notes), len(batch))
 
 
 def probe_sequence(model: nn.Module, dataset: Dataset, index: int = 0) -> SequenceProbe:

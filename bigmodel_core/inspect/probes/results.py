@@ -91,8 +91,9 @@ class SequenceProbe:
     output: np.ndarray  # class probabilities (K,) or prediction (1,)
     class_names: tuple[str, ...]
     traces: tuple[RNNTrace, ...]
-    hidden_grads: dict[str, np.ndarray]  # trace label -> mean |dL/dh_t| over a batch, (T,)
+    hidden_grads: dict[str, np.ndarray]  # trace label -> mean over sequences of |dL_i/dh_t|, (T,)
     notes: tuple[str, ...] = ()
+    hidden_grad_count: int = 0  # how many validation sequences the gradients are averaged over
 
 
 @dataclass(frozen=True)
