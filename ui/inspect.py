@@ -280,7 +280,8 @@ def _gradient_section(res: probes.ProbeResult) -> None:
     else:
         st.caption("Gradient norms are measured while training, every few steps; none were recorded for this run.")
     if res.sequence is not None and res.sequence.hidden_grads:
-        _chart(figs.hidden_grads_figure(res.sequence.hidden_grads, res.sequence.hidden_grad_count), "hidden_state_gradients")
+        _chart(figs.hidden_grads_figure(res.sequence.hidden_grads, res.sequence.hidden_grad_count),
+               "hidden_state_gradients")
         st.caption("How strongly the loss reaches back to each time step (log scale). On a long sequence it falls "
                    "off steeply towards the first steps at the start of training (vanishing gradients). A plain RNN "
                    "stays that way; an LSTM or GRU can learn to keep the signal alive (forget gate near 1, or GRU "
