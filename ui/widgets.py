@@ -12,7 +12,6 @@ from typing import Any
 import streamlit as st
 
 from bigmodel_core.config.specs import ACTIVATIONS, OPTIMIZERS, SCHEDULES
-from bigmodel_core.data import DATASET_NAMES, dataset_info
 
 REV = "build_rev"
 PADDINGS = ["same", "valid", "0", "1", "2", "3"]
@@ -43,6 +42,9 @@ def default_data(name: str) -> dict[str, Any]:
 
 
 def datasets_for(family: str) -> list[str]:
+    # the data registry loads torch, and ui.lesson imports this module on every page, Home included
+    from bigmodel_core.data import DATASET_NAMES, dataset_info  # noqa: PLC0415 - heavy import, paid when used
+
     kind = "image" if family == "cnn" else "sequence"
     return [n for n in DATASET_NAMES if dataset_info(n).kind == kind]
 

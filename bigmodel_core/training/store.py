@@ -19,12 +19,12 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
-
-import torch
-from safetensors.torch import load_file
+from typing import TYPE_CHECKING, Any, Iterable
 
 from bigmodel_core.config.specs import ExperimentConfig, parse_config
+
+if TYPE_CHECKING:  # torch is loaded where weights are read or written, not by every page that lists runs
+    import torch
 
 METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "train_metric", "val_metric", "lr", "seconds")
 _RUN_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{5,63}\Z")  # \Z, not $: $ also matches before a final newline
@@ -81,7 +81,7 @@ def history_rows(history: Iterable[Any]) -> list[dict[str, Any]]:
 
 
 def save_weights_bytes(state: dict[str, torch.Tensor]) -> bytes:
-    from safetensors.torch import save
+    from safetensors.torch import save  # noqa: PLC0415 - loads torch: paid only when weights are written
 
     return save({k: v.detach().cpu().contiguous() for k, v in state.items()})
 
@@ -132,6 +132,8 @@ class StoredRun:
         f = self.path / "model.safetensors"
         if not f.exists():
             raise StoreError(f"run {self.run_id} has no saved weights")
+        from safetensors.torch import load_file  # noqa: PLC0415 - loads torch: paid only when weights are read
+
         return load_file(str(f))
 
 
