@@ -77,7 +77,10 @@ def dropped_query_notice() -> None:
 
 dropped_query_notice()
 apply_query()
-sidebar.render(live=nav.url_path != "train")  # the Train page shows its job itself
+device = sidebar.render(live=nav.url_path != "train")  # the Train page shows its job itself
 state.sync_cookie()  # a new workspace's token goes to the browser's cookie (once)
-literal.last_resort(nav.run, nav.url_path or "home")
-warmup.start()  # once per server, after the first page was drawn: the first Train click then loads nothing
+try:
+    literal.last_resort(nav.run, nav.url_path or "home")
+finally:  # also when the page stopped early (st.stop)
+    sidebar.show_device(device)  # a page that loaded the engine has the device to show now
+    warmup.start()  # once per server, after the first page was drawn: the first Train click then loads nothing

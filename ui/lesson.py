@@ -79,8 +79,10 @@ def _toggle_show_all() -> None:
     st.session_state[SHOW_ALL] = st.session_state["_lesson_show_all_widget"]
 
 
-def render_lesson_banner() -> None:
-    """Title, steps and Reset / Leave buttons of the active lesson; nothing without one."""
+def render_lesson_banner(compact: bool = False) -> None:
+    """Title, steps and Reset / Leave buttons of the active lesson; nothing without one.
+
+    ``compact`` folds the steps away (the Train page with a job, whose live view must stay in sight)."""
     lesson = active_lesson()
     if lesson is None:
         return
@@ -93,7 +95,7 @@ def render_lesson_banner() -> None:
                           help="Back to the full playground; the current experiment stays as it is"):
             end_lesson()
             st.rerun()
-        with st.expander("Steps", expanded=True):
+        with st.expander("Steps", expanded=not compact):
             st.markdown("\n".join(f"{i}. {step}" for i, step in enumerate(lesson.steps, start=1)))
         if lesson.hide_advanced:
             st.toggle("Show advanced controls", value=bool(st.session_state.get(SHOW_ALL, False)),

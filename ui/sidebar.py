@@ -9,6 +9,7 @@ to show, and the device is named once the background warm-up (ui.warmup) has fou
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -21,7 +22,18 @@ if TYPE_CHECKING:
 
 
 def _device() -> str:
-    return warmup.device() or "being detected (the engine is loading)"
+    label = warmup.device()
+    if label is None and "torch" in sys.modules:  # the page loaded the engine before the warm-up got there
+        from bigmodel_core.training.trainer import device_label, resolve_device  # noqa: PLC0415 - torch is loaded
+
+        label = device_label(resolve_device("auto"))
+    return label or "being detected (the engine is loading)"
+
+
+def show_device(slot) -> None:
+    """Write the device line into ``slot`` (from :func:`render`); app.py calls it again after the page ran,
+    so a page that loaded the engine shows the device without another rerun."""
+    slot.markdown(f"**Device:** {_device()}")
 
 
 def status_text(snap: Snapshot, progress: bool = True) -> str:
@@ -39,17 +51,18 @@ POLL_EVERY = 3.0  # seconds between sidebar refreshes while one of this workspac
 def _job_panel(on_train_page: bool) -> None:
     pool = state.pool_if_started()
     owner = state.owner_id()
-    if pool is None:  # nothing has trained on this server since it started
-        st.caption("Training job: interrupted by a server restart (see the Train page)." if state.interrupted()
-                   else "No training job in this workspace.")
-        st.caption(f"All learners on this server: 0 of {current_limits().max_concurrent_jobs} training slots busy, "
-                   "0 waiting.")
-        return
     if on_train_page:
         # the Train page shows its job's state itself, refreshed with the curves: the sidebar, drawn
         # once with the page and not polled there, points to it rather than repeat a state that ages
         st.caption("Training job: its state is shown on this page.")
-    else:
+    if pool is None:  # nothing has trained on this server since it started
+        if not on_train_page:
+            st.caption("Training job: interrupted by a server restart (see the Train page)." if state.interrupted()
+                       else "No training job in this workspace.")
+        st.caption(f"All learners on this server: 0 of {current_limits().max_concurrent_jobs} training slots busy, "
+                   "0 waiting.")
+        return
+    if not on_train_page:
         job = state.train_job(pool)
         snap = pool.snapshot(owner, job.job_id) if job is not None else None
         if snap is not None:
@@ -87,7 +100,7 @@ def _workspace_box() -> None:
         st.button("Yes, start a fresh workspace", type="primary", key="workspace_fresh", on_click=_fresh)
 
 
-def render(live: bool = True) -> None:
+def render(live: bool = True):
     """Draw the sidebar. ``live=False`` on a page that shows the job itself (Train): no polling there.
 
     The panel polls only while one of this workspace's jobs is queued, running or paused: every
@@ -97,6 +110,8 @@ def render(live: bool = True) -> None:
     pool = state.pool_if_started()
     active = pool is not None and any(j.status in state.ACTIVE for j in pool.jobs_of(state.owner_id()))
     with st.sidebar:
-        st.markdown(f"**Device:** {_device()}")
+        slot = st.empty()
+        show_device(slot)
         st.fragment(_job_panel, run_every=POLL_EVERY if live and active else None)(not live)
         _workspace_box()
+    return slot

@@ -35,6 +35,17 @@ class StoreError(OSError):
     """The run store could not read or write; the message says what and where."""
 
 
+LABEL_MAX = 80  # characters of a run's label
+
+
+def clean_label(label: str) -> str:
+    """A run label as stored: one line of printable text, at most LABEL_MAX characters."""
+    if not isinstance(label, str):
+        raise StoreError(f"a run label must be text, not {type(label).__name__}")
+    text = " ".join("".join(c if c.isprintable() else " " for c in label[:10 * LABEL_MAX]).split())
+    return text[:LABEL_MAX]
+
+
 def new_run_id(prefix: str = "run") -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{prefix}-{secrets.token_hex(6)}"
 
@@ -199,6 +210,15 @@ class RunStore:
         if not owns(run.summary, owner):
             raise StoreError(f"run {run_id!r} is not yours to share")
         atomic_write_text(run.path / "summary.json", json.dumps(dict(run.summary, shared=shared), indent=2))
+
+    def set_label(self, run_id: str, owner: str, label: str) -> str:
+        """Rename the owner's run (the name the pages show); returns the label as stored."""
+        label = clean_label(label)
+        run = self.load(run_id, owner=owner)
+        if not owns(run.summary, owner):
+            raise StoreError(f"run {run_id!r} is not yours to rename")
+        atomic_write_text(run.path / "summary.json", json.dumps(dict(run.summary, label=label), indent=2))
+        return label
 
     def prune(self, owner: str, keep: int) -> list[str]:
         """Delete the owner's oldest runs beyond ``keep``; returns the deleted ids."""

@@ -37,12 +37,14 @@ def _layout(fig: go.Figure, height: int = 340) -> go.Figure:
 # also trains: they are plain dicts in Plotly's figure format, because building and validating a
 # go.Figure costs ~60 ms of Python (GIL) time per figure, which the training thread waits for.
 _WHITE = pio.templates["plotly_white"].to_plotly_json()
-_LIVE_STYLE = dict(  # the look of Streamlit's own charts: bold title on the left, legend below it
+_LIVE_STYLE = dict(  # the look of Streamlit's own charts: bold title on the left; the legend under the plot,
+    # where the chart's toolbar (top right, on hover) never covers it
     font=dict(family='"Source Sans Pro", "Source Sans 3", sans-serif', color="#31333F"),
-    legend=dict(orientation="h", x=0, xanchor="left", y=1.02, yanchor="bottom"),
-    margin=dict(l=10, r=10, t=72, b=10),
+    legend=dict(orientation="h", x=0, xanchor="left", y=-0.3, yanchor="top"),
+    margin=dict(l=10, r=10, t=44, b=34),
     template=_WHITE,
 )
+LIVE_HEIGHT = 300
 
 
 def _finite(values: Sequence[float]) -> list[float | None]:
@@ -50,7 +52,8 @@ def _finite(values: Sequence[float]) -> list[float | None]:
     return [float(v) if math.isfinite(v) else None for v in values]
 
 
-def _live_figure(traces: list[dict], title: str, xaxis: dict, yaxis: dict, height: int = 340) -> dict:
+def live_figure(traces: list[dict], title: str, xaxis: dict, yaxis: dict, height: int = LIVE_HEIGHT) -> dict:
+    """A figure dict in the live charts' style (title top left, legend under the plot)."""
     title_ = dict(text=title, x=0, xanchor="left", xref="container", y=1, yanchor="top", yref="container",
                   pad=dict(t=10, l=10), font=dict(size=16, weight="bold"))
     return dict(data=traces, layout=dict(_LIVE_STYLE, title=title_, xaxis=xaxis, yaxis=yaxis, height=height))
@@ -66,11 +69,11 @@ def loss_figure(steps: Sequence[int], batch_losses: Sequence[float], epochs: Seq
     if epochs:
         xs = [e["step"] for e in epochs]
         text = [f"epoch {e['epoch']}" for e in epochs]
-        for key, name, color in (("train_loss", "train loss (epoch mean)", TRAIN_COLOR),
-                                 ("val_loss", "validation loss", VAL_COLOR)):
+        for key, name, color in (("train_loss", "train (epoch mean)", TRAIN_COLOR),
+                                 ("val_loss", "validation", VAL_COLOR)):
             traces.append(dict(type="scatter", x=xs, y=_finite([e[key] for e in epochs]), mode="lines+markers",
                                name=name, line=dict(color=color), text=text))
-    return _live_figure(traces, "Loss", dict(title=dict(text="step (batches)"), rangemode="tozero"),
+    return live_figure(traces, "Loss", dict(title=dict(text="step (batches)"), rangemode="tozero"),
                         dict(title=dict(text="loss"), type="log" if log_y else "linear"))
 
 
@@ -78,12 +81,12 @@ def metric_figure(epochs: Sequence[dict], task: str) -> dict:
     name = "accuracy" if task == "classification" else "mean absolute error"
     xs = [e["epoch"] for e in epochs]
     traces = [dict(type="scatter", x=xs, y=_finite([e[f"{side}_metric"] for e in epochs]), mode="lines+markers",
-                   name=f"{label} {name}", line=dict(color=color))
-              for side, label, color in (("train", "train", TRAIN_COLOR), ("val", "validation", VAL_COLOR))]
+                   name=label, line=dict(color=color))
+              for side, label, color in (("train", "train (epoch mean)", TRAIN_COLOR), ("val", "validation", VAL_COLOR))]
     yaxis = dict(title=dict(text=name))
     if task == "classification":
         yaxis["range"] = [0, 1.02]
-    return _live_figure(traces, name.capitalize(), dict(title=dict(text="epoch"), dtick=1), yaxis)
+    return live_figure(traces, name.capitalize(), dict(title=dict(text="epoch"), dtick=1), yaxis)
 
 
 def architecture_figure(rows: Sequence[LayerInfo], input_shape: Sequence[int],
