@@ -127,8 +127,9 @@ with side:
         reg = d["regularization"]
 
     label = st.text_input("Run label", value=f"{family} on {ds}", max_chars=LABEL_MAX,
-                          key=widgets.key("t_label", family, ds), help="The name of the next run on this page and the Runs page (you can "
-                                              "rename a stored run there too).")
+                          key=widgets.key("t_label", family, ds),
+                          help="The name of the next run on this page and the Runs page (you can rename a stored "
+                               "run there too).")
     st.session_state[LABEL] = label
 
 try:

@@ -25,7 +25,8 @@ def lstm_frame() -> LiveFrame:
     rng = np.random.default_rng(1)
     return LiveFrame(step=0, epoch=0, when="before training", family="lstm", index=2, truth="0.53", guess="0.1",
                      hidden=rng.uniform(-1, 1, (30, 16)).astype(np.float16), time_steps=np.arange(30),
-                     units_total=64, gates={g: rng.random(30).astype(np.float16) for g in ("input", "forget", "output")})
+                     units_total=64,
+                     gates={g: rng.random(30).astype(np.float16) for g in ("input", "forget", "output")})
 
 
 def check(fig: dict) -> dict:
@@ -70,6 +71,7 @@ def test_gradient_bars_leave_a_layer_without_gradient_empty():
 
 
 def test_before_the_first_frame_the_figures_are_empty_axes_with_a_note():
-    for fig in (inside_figure(None), inside_figure(None, "lstm"), gradients_figure(None), gradients_figure(lstm_frame())):
+    empty = (inside_figure(None), inside_figure(None, "lstm"), gradients_figure(None), gradients_figure(lstm_frame()))
+    for fig in empty:
         check(fig)
         assert fig["data"] == [] and fig["layout"]["annotations"][0]["text"]

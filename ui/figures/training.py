@@ -82,7 +82,8 @@ def metric_figure(epochs: Sequence[dict], task: str) -> dict:
     xs = [e["epoch"] for e in epochs]
     traces = [dict(type="scatter", x=xs, y=_finite([e[f"{side}_metric"] for e in epochs]), mode="lines+markers",
                    name=label, line=dict(color=color))
-              for side, label, color in (("train", "train (epoch mean)", TRAIN_COLOR), ("val", "validation", VAL_COLOR))]
+              for side, label, color in (("train", "train (epoch mean)", TRAIN_COLOR),
+                                         ("val", "validation", VAL_COLOR))]
     yaxis = dict(title=dict(text=name))
     if task == "classification":
         yaxis["range"] = [0, 1.02]
