@@ -25,6 +25,8 @@ def start_lesson(lesson: Lesson) -> None:
     widgets.bump()  # widgets start again from the loaded values
     st.session_state[ACTIVE] = lesson.name
     st.session_state[SHOW_ALL] = False
+    if lesson.compare is not None:
+        st.session_state["compare_kind"] = lesson.compare  # the Compare page's "What varies" choice
 
 
 def apply_lesson_query() -> str | None:

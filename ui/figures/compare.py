@@ -48,8 +48,10 @@ def _finite(v: object) -> float | None:
 
 
 def _layout(fig: go.Figure, height: int, title: str | None) -> go.Figure:
-    fig.update_layout(height=height, template="plotly_white", margin=dict(l=10, r=10, t=60 if title else 30, b=10),
-                      title=title, legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0, font=dict(size=13)),
+    # the legend under the plots: above them the chart's toolbar (on hover) would cover it
+    fig.update_layout(height=height, template="plotly_white", margin=dict(l=10, r=10, t=90 if title else 30, b=10),
+                      title=dict(text=title, x=0, xanchor="left", y=0.98, yanchor="top") if title else None,
+                      legend=dict(orientation="h", yanchor="top", y=-0.16, x=0, font=dict(size=13)),
                       hovermode="x unified")
     return fig
 
