@@ -215,7 +215,7 @@ with side:
             st.error(f"Cannot plan this comparison: {md(sentence(exc, capital=False), 2000)}", icon=":material/error:")
             planned = None
 
-        if planned is not None:
+        if planned is not None and comp is not None:
             st.markdown("What differs between the planned runs (from their configs):")
             st.dataframe(pd.DataFrame(planned.differs()), hide_index=True, width="stretch")
 
@@ -251,8 +251,12 @@ if go_start and planned is not None:
 
 # --- results -----------------------------------------------------------------------------------------
 if comp is None:
-    live.info("Choose what varies and press **Start comparison**" + (", or upload a comparison JSON below."
-                                                                     if advanced else "."))
+    with live:
+        st.info("Choose what varies (beside) and press **Start comparison**" +
+                (", or upload a comparison JSON below." if advanced else "."))
+        if planned is not None:  # the plan, in the room the curves will take
+            st.markdown(f"**Planned: {len(planned.runs)} runs.** What differs between them (from their configs):")
+            st.dataframe(pd.DataFrame(planned.differs()), hide_index=True, width="stretch")
 else:
     # the results below are of `comp`; when the controls above plan something else, say so
     previous = planned is not None and [r.config.to_dict() for r in planned.runs] != \

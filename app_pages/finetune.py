@@ -22,7 +22,14 @@ from bigmodel_core.nn.models import build_model
 from bigmodel_core.training.jobs import ACTIVE
 from ui import state
 from ui.figures.compare import Series, curves_figure
-from ui.figures.finetune import PNG_CONFIG, BudgetPoint, before_after_figure, budget_figure, trainable_figure
+from ui.figures.finetune import (
+    PNG_CONFIG,
+    BudgetPoint,
+    before_after_figure,
+    budget_figure,
+    strategy_color,
+    trainable_figure,
+)
 from ui.lesson import render_lesson_banner
 from ui.literal import md
 
@@ -308,7 +315,8 @@ def results() -> None:
                         key="ft_budget_chart")
     series = [Series(r["title"], s.epochs, s.steps, s.batch_losses, s.status) for r, s in snaps[-8:]]
     st.markdown("**Training curves**" + (" (the last 8 runs)" if len(snaps) > 8 else ""))
-    st.plotly_chart(curves_figure(series, info.task, height=380),
+    st.plotly_chart(curves_figure(series, info.task, height=380,  # one colour per strategy, as in the chart above
+                                  colors=[strategy_color(r["strategy"]) for r, _ in snaps[-8:]]),
                     width="stretch", config=PNG_CONFIG, key="ft_curves_chart")
     table = []
     for r, s in snaps:

@@ -13,7 +13,8 @@ from bigmodel_core.config.presets import load_preset, preset_descriptions
 from ui import catalog, state, warmup, widgets
 from ui import lesson as lesson_ui
 
-FIRST_RUN = "home_first_run"  # the first-CNN button was pressed: the Train page starts the training
+BIG_BUTTON = ("<style>.st-key-home_first_cnn button{min-height:3.6rem !important}"
+              ".st-key-home_first_cnn button p{font-size:1.25rem !important;font-weight:600 !important}</style>")
 
 
 def first_cnn() -> None:
@@ -23,6 +24,7 @@ def first_cnn() -> None:
     st.session_state[state.AUTOSTART] = True
 
 
+st.html(BIG_BUTTON)
 state.show_notice()
 st.title("bigmodel playground")
 st.markdown("Build a **CNN** or an **RNN / LSTM / GRU**, train it live on small datasets, and watch the loss curves, "

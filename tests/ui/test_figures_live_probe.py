@@ -75,3 +75,20 @@ def test_before_the_first_frame_the_figures_are_empty_axes_with_a_note():
     for fig in empty:
         check(fig)
         assert fig["data"] == [] and fig["layout"]["annotations"][0]["text"]
+
+
+def test_images_keep_their_aspect_and_strategies_keep_their_colour():
+    from ui.figures.compare import Series, curves_figure
+    from ui.figures.finetune import before_after_figure, strategy_color
+    from ui.figures.training import image_gallery
+
+    gallery = image_gallery(np.zeros((10, 8, 8)), [str(i) for i in range(10)])
+    maps = before_after_figure("block 1", "maps", np.zeros((4, 8, 8)), np.ones((4, 8, 8)))
+    for fig in (gallery, maps):
+        axes = [k for k in fig.layout if k.startswith("yaxis")]
+        assert axes and all(fig.layout[k].scaleanchor == fig.layout[k].anchor for k in axes)  # square pixels
+    epochs = [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.1, "train_metric": 0.5, "val_metric": 0.4}]
+    fig = curves_figure([Series("scratch", epochs), Series("head", epochs)], "classification",
+                        colors=[strategy_color("scratch"), strategy_color("head")])
+    by_run = {t.legendgroup: t.line.color for t in fig.data if t.legendgroup.startswith("run:")}
+    assert by_run == {"run:scratch": strategy_color("scratch"), "run:head": strategy_color("head")}

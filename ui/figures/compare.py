@@ -66,23 +66,27 @@ def _metric(v: object, task: str) -> float | None:
 
 
 def curves_figure(series: Sequence[Series], task: str, *, height: int = 420, title: str | None = None,
-                  log_loss: bool = False) -> go.Figure:
-    """Loss (left) and the task metric (right) per epoch for every run, on a shared epoch axis."""
+                  log_loss: bool = False, colors: Sequence[str] | None = None) -> go.Figure:
+    """Loss (left) and the task metric (right) per epoch for every run, on a shared epoch axis.
+
+    ``colors`` (one per series) replace the colours by position, where a page has its own colour map
+    (the Fine-tune page colours runs by strategy, as in its other charts)."""
     fig = make_subplots(rows=1, cols=2, shared_xaxes=True, horizontal_spacing=0.08,
                         subplot_titles=("Loss", metric_name(task).capitalize()))
     for i, s in enumerate(series):
         xs = [int(e["epoch"]) for e in s.epochs]
         group = f"run:{s.name}"
+        run_color = colors[i] if colors else color(i)
         label = s.name + (f" ({s.status})" if s.status in ("diverged", "failed", "stopped") else "")
         for col, (train_key, val_key) in enumerate((("train_loss", "val_loss"), ("train_metric", "val_metric")), 1):
             conv = _finite if col == 1 else (lambda v: _metric(v, task))
             fig.add_trace(go.Scatter(
                 x=xs, y=[conv(e.get(val_key)) for e in s.epochs], mode="lines+markers", name=label,
-                legendgroup=group, showlegend=col == 1, line=dict(color=color(i), width=2.5),
+                legendgroup=group, showlegend=col == 1, line=dict(color=run_color, width=2.5),
                 hovertemplate=f"{s.name} validation: %{{y:.4g}}<extra></extra>"), row=1, col=col)
             fig.add_trace(go.Scatter(
                 x=xs, y=[conv(e.get(train_key)) for e in s.epochs], mode="lines+markers", name=f"{s.name} train",
-                legendgroup=group, showlegend=False, line=dict(color=color(i), width=1.5, dash="dash"),
+                legendgroup=group, showlegend=False, line=dict(color=run_color, width=1.5, dash="dash"),
                 marker=dict(symbol="circle-open"), hovertemplate=f"{s.name} train: %{{y:.4g}}<extra></extra>"),
                 row=1, col=col)
     # a legend key for the two line styles, drawn in grey so it names no run

@@ -16,6 +16,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from bigmodel_core.nn.shapes import LayerInfo
+from ui.figures.probes import square_pixels
 
 TRAIN_COLOR = "#4C6EF5"
 VAL_COLOR = "#F76707"
@@ -90,6 +91,9 @@ def metric_figure(epochs: Sequence[dict], task: str) -> dict:
     return live_figure(traces, name.capitalize(), dict(title=dict(text="epoch"), dtick=1), yaxis)
 
 
+LABEL_Y = 0.56  # layer names start just above the tallest box (half height 0.5)
+
+
 def architecture_figure(rows: Sequence[LayerInfo], input_shape: Sequence[int],
                         error_block: str | None = None) -> go.Figure:
     """Layers left to right as boxes; box height grows with the layer's output size."""
@@ -108,17 +112,21 @@ def architecture_figure(rows: Sequence[LayerInfo], input_shape: Sequence[int],
         fig.add_shape(type="rect", x0=i - 0.38, x1=i + 0.38, y0=-h / 2, y1=h / 2,
                       line=dict(color="#E03131" if bad else color, width=3 if bad else 1),
                       fillcolor=color, opacity=0.85)
-        fig.add_annotation(x=i, y=h / 2 + 0.08, text=f"<b>{label}</b>", showarrow=False, font=dict(size=11),
-                           textangle=-30 if len(labels) > 8 else 0)
+        # names above the tallest box, so none overlaps a box; slanted from the box's centre when many
+        slanted = len(labels) > 6
+        fig.add_annotation(x=i - (0.15 if slanted else 0), y=LABEL_Y, text=f"<b>{label}</b>", showarrow=False,
+                           font=dict(size=11), textangle=-28 if slanted else 0, yanchor="bottom",
+                           xanchor="left" if slanted else "center")
         fig.add_annotation(x=i, y=-h / 2 - 0.1, text="x".join(map(str, shape)), showarrow=False,
                            font=dict(size=10, color="#495057"))
         fig.add_trace(go.Scatter(x=[i], y=[0], mode="markers", marker=dict(opacity=0), showlegend=False,
                                  hovertext=f"{label}<br>output {'x'.join(map(str, shape))}<br>{p:,} parameters",
                                  hoverinfo="text"))
-    fig.update_xaxes(visible=False, range=[-0.6, len(labels) - 0.4])
-    fig.update_yaxes(visible=False, range=[-0.75, 0.85])
+    # room on the right for the last slanted name, above the boxes for all of them
+    fig.update_xaxes(visible=False, range=[-0.6, len(labels) - 0.4 + (0.9 if len(labels) > 6 else 0)])
+    fig.update_yaxes(visible=False, range=[-0.75, 1.55 if len(labels) > 6 else 0.95])
     fig.update_layout(title="Architecture (box height ~ log of the output size)")
-    return _layout(fig, height=260)
+    return _layout(fig, height=330 if len(labels) > 6 else 270)
 
 
 def image_gallery(images: np.ndarray, titles: Sequence[str], cols: int = 8) -> go.Figure:
@@ -131,8 +139,9 @@ def image_gallery(images: np.ndarray, titles: Sequence[str], cols: int = 8) -> g
         fig.add_trace(go.Heatmap(z=img[::-1], colorscale="Greys", reversescale=True, zmin=0, zmax=1,
                                  showscale=False, hovertemplate="value %{z:.2f}<extra></extra>"),
                       row=i // cols + 1, col=i % cols + 1)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor="x")
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, constrain="domain")
+    square_pixels(fig)
     fig.update_annotations(font_size=11)
     fig.update_layout(height=120 * rows + 40, margin=dict(l=0, r=0, t=30, b=0), template="plotly_white")
     return fig
