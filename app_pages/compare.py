@@ -335,7 +335,7 @@ if advanced:  # a lesson hides it until the learner asks for the advanced contro
             try:
                 loaded = cmp.Comparison.from_json(up.getvalue())
             except ConfigError as exc:
-                st.error(f"Cannot open {md(up.name)}: {md(exc, 2000)}")
+                st.error(f"Cannot open {md(up.name)}: {md(sentence(exc, capital=False), 2000)}")
             else:
                 st.session_state["compare_loaded"] = up.file_id
                 st.session_state[CURRENT] = loaded

@@ -23,7 +23,7 @@ from ui.figures.concepts import (
     optimizer_loss_figure,
     pool_figure,
 )
-from ui.literal import md
+from ui.literal import md, sentence
 
 ROOT = Path(__file__).resolve().parent.parent
 PLOT = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
@@ -116,7 +116,7 @@ with tab_conv:
         try:
             conv = C.conv2d(image, kernel, stride=stride, padding=padding)
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(md(sentence(exc)))
             conv = None
         if conv is not None:
             oh, ow = conv.output.shape
@@ -164,7 +164,7 @@ with tab_pool:
         try:
             pooled = C.pool2d(x_pool, kind, window, pstride)
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(md(sentence(exc)))
             pooled = None
         if pooled is not None:
             oh, ow = pooled.output.shape

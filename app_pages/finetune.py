@@ -31,7 +31,7 @@ from ui.figures.finetune import (
     trainable_figure,
 )
 from ui.lesson import render_lesson_banner
-from ui.literal import md
+from ui.literal import md, sentence
 
 RUNS = "ft_runs"  # this session's fine-tune runs: list of dicts (job id, setting, strategy, budget, seed)
 UPLOAD = "ft_upload"  # (file id, Source, architecture config) of an accepted upload
@@ -89,7 +89,7 @@ with st.container(border=True):
         try:
             source = shipped(choice)
         except ft.FinetuneError as exc:
-            st.error(md(exc, 2000), icon=":material/gpp_bad:")
+            st.error(md(sentence(exc), 2000), icon=":material/gpp_bad:")
             st.stop()
         card = source.card or {}
         recipe = ft.RECIPES[choice]
@@ -135,7 +135,7 @@ with st.container(border=True):
                 st.session_state.pop(UPLOAD_ERROR, None)
                 st.session_state[UPLOAD] = ((up.file_id, arch.model_dump_json()), accepted)
         if st.session_state.get(UPLOAD_ERROR):
-            st.error(md(st.session_state[UPLOAD_ERROR], 2000), icon=":material/block:")
+            st.error(md(sentence(st.session_state[UPLOAD_ERROR], capital=False), 2000), icon=":material/block:")
         if st.session_state.get(UPLOAD):
             source = st.session_state[UPLOAD][1]
             st.success(f"Accepted {source.label}: {len(source.state)} tensors fit the model "
@@ -170,7 +170,7 @@ with st.container(border=True):
         target = parse_config({**d, "seed": seed, "data": data, "model": arch.to_dict()["model"],
                                "training": {**d["training"], "epochs": epochs}})
     except ConfigError as exc:
-        st.error(f"This target does not work: {md(exc, 2000)}")
+        st.error(f"This target does not work: {md(sentence(exc, capital=False), 2000)}")
         st.stop()
     info = dataset_info(target.data.name, image_size=target.data.image_size, seq_len=target.data.seq_len)
     st.caption(info.description)

@@ -112,7 +112,7 @@ def owner_controls(run: StoredRun) -> None:
             try:
                 store.delete(run.run_id, owner=owner)
             except StoreError as exc:
-                st.error(md(exc))
+                st.error(md(sentence(exc)))
             else:
                 st.query_params.pop("run", None)
                 state.notify("Deleted the run.", "warning")
@@ -202,7 +202,7 @@ with b[2].popover("Delete selected", disabled=not chosen, width="stretch"):
             try:
                 store.delete(r.run_id, owner=owner)
             except StoreError as exc:
-                st.error(md(exc, 2000))
+                st.error(md(sentence(exc), 2000))
         state.notify(f"Deleted {len(chosen)} run(s).", "warning")
         st.rerun()
 

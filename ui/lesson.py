@@ -13,7 +13,7 @@ import streamlit as st
 from bigmodel_core.config.lessons import Lesson, LessonError, load_lesson
 from bigmodel_core.config.specs import ConfigError
 from ui import state, widgets
-from ui.literal import md
+from ui.literal import md, sentence
 
 ACTIVE = "lesson_active"  # name of the active lesson (plain session value: survives page switches)
 SHOW_ALL = "lesson_show_all"  # the learner asked to see advanced controls anyway
@@ -42,7 +42,8 @@ def apply_lesson_query() -> str | None:
         lesson = load_lesson(name)
         start_lesson(lesson)
     except (LessonError, ConfigError) as exc:
-        st.warning(f"This link's lesson could not be opened: {md(exc)}", icon=":material/school:")
+        st.warning(f"This link's lesson could not be opened: {md(sentence(exc, capital=False))}",
+                   icon=":material/school:")
         return None
     state.notify(f"Lesson started: {lesson.title}.", "info")
     return lesson.page
