@@ -138,24 +138,24 @@ table = pd.DataFrame([{
     "label": r.summary.get("label", ""),
     "final val": metric_of(r),
     "status": r.summary.get("status", ""),
-    "kind": r.summary.get("kind", "train"),
     "dataset": r.config.data.name,
-    "model": r.config.model.family,
-    "optimizer": f"{r.config.optimizer.name} lr={cmp.fmt_value(r.config.optimizer.lr)}",
+    "model, optimizer": f"{r.config.model.family} · {r.config.optimizer.name} "
+                        f"lr={cmp.fmt_value(r.config.optimizer.lr)}",
     "epochs": r.summary.get("epochs_run"),
-    "best epoch": r.summary.get("best_epoch"),
     "time (s)": r.summary.get("wall_seconds"),
+    "kind": r.summary.get("kind", "train"),
+    "best epoch": r.summary.get("best_epoch"),
     "created": r.summary.get("created", ""),
     "comparison": comparison_of(r),
     "run id": r.run_id,
 } for r in runs])
-# the columns a learner looks for first, each as narrow as its content: the table fits a laptop screen;
-# the last three (when, which comparison, the id) are there to scroll to
-small = st.column_config.Column(width="small")
+# the columns a learner looks for first, each about as wide as its content, fit a laptop screen;
+# the rest (kind, best epoch, when, which comparison, the id) are there to scroll to
+WIDTHS = {"label": 210, "final val": 90, "status": 90, "dataset": 140, "model, optimizer": 170, "epochs": 60,
+          "time (s)": 70}
 st.dataframe(table, hide_index=True, width="stretch",
-             column_config={"label": st.column_config.Column(width="medium"), **{c: small for c in (
-                 "final val", "status", "kind", "model", "epochs", "best epoch", "time (s)")}})
-st.caption("Scroll the table sideways for when each run was made, its comparison and its id.")
+             column_config={c: st.column_config.Column(width=w) for c, w in WIDTHS.items()})
+st.caption("Scroll the table sideways for each run's kind, best epoch, date, comparison and id.")
 
 # --- selection -------------------------------------------------------------------------------------
 st.session_state[SELECTED] = [i for i in st.session_state.get(SELECTED, []) if i in by_id]

@@ -124,9 +124,9 @@ def architecture_figure(rows: Sequence[LayerInfo], input_shape: Sequence[int],
                                  hoverinfo="text"))
     # room on the right for the last slanted name, above the boxes for all of them
     fig.update_xaxes(visible=False, range=[-0.6, len(labels) - 0.4 + (0.9 if len(labels) > 6 else 0)])
-    fig.update_yaxes(visible=False, range=[-0.75, 1.55 if len(labels) > 6 else 0.95])
+    fig.update_yaxes(visible=False, range=[-0.75, 1.3 if len(labels) > 6 else 0.95])
     fig.update_layout(title="Architecture (box height ~ log of the output size)")
-    return _layout(fig, height=330 if len(labels) > 6 else 270)
+    return _layout(fig, height=310 if len(labels) > 6 else 270)
 
 
 def image_gallery(images: np.ndarray, titles: Sequence[str], cols: int = 8) -> go.Figure:
