@@ -23,7 +23,7 @@ FRAME = "iframe[title='ui.live_chart.live_chart']"
 
 # the live chart row's charts, by title, with their box in the page's coordinates and what they show
 CHARTS_JS = """() => {
-  const frame = document.querySelector("%s");
+  const frame = document.querySelector("FRAME");
   if (!frame || !frame.contentDocument) return null;
   const at = frame.getBoundingClientRect();
   return [...frame.contentDocument.querySelectorAll('.js-plotly-plot')].map(p => {
@@ -35,7 +35,7 @@ CHARTS_JS = """() => {
             modebar: !!button, note: ((p.layout.annotations || [])[0] || {}).text || "",
             z: (p.data || []).filter(t => t.type === "heatmap").map(t => JSON.stringify(t.z)).join("|")};
   });
-}""" % FRAME
+}""".replace("FRAME", FRAME)
 
 
 @pytest.fixture(params=list(SIZES))
