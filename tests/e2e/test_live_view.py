@@ -144,7 +144,7 @@ def test_every_page_at_both_sizes_fetches_only_from_this_server(browser, app_url
         page = context.new_page()
         page.set_default_timeout(90_000)
         seen: list[str] = []
-        page.on("request", lambda req: seen.append(req.url))
+        page.on("request", lambda req, seen=seen: seen.append(req.url))
         if size == "laptop":  # the Train page while it trains, the live view in sight; then Runs has a run
             open_page(page, f"{app_url}/train?preset=quickstart_cnn&training.epochs=6")
             click_button(page, "Train")
