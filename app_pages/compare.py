@@ -222,8 +222,9 @@ with side:
     # the one-click overfitting comparison is that lesson's (and the free playground's), not every lesson's
     lesson = False
     if lesson_now is None or lesson_now.name == OVERFITTING_LESSON:
-        lesson = st.button("Overfitting lesson: 100 training digits, with and without regularization (one click)",
-                           key="compare_lesson", disabled=active, icon=":material/school:", width="stretch")
+        lesson = st.button("Overfitting lesson (one click)", key="compare_lesson", disabled=active,
+                           icon=":material/school:", width="stretch",
+                           help="100 training digits, trained with no regularization, L2, dropout and augmentation")
 
 with live:
     b = st.columns([1.5, 1, 1.5] if advanced else [1.5, 1, 0.01])
@@ -265,12 +266,11 @@ else:
     def curves() -> None:
         """Status and the live curves (updated in place in the browser, every LIVE_EVERY s while runs train)."""
         cmp.refresh(comp, pool, owner)
-        title = (comp.title or "comparison")[0].upper() + (comp.title or "comparison")[1:]
-        st.subheader(md(f"Previous comparison: {title}" if previous else title, 220))
         if previous:
             st.info("These are the results of the previous comparison: the settings beside describe another one "
                     "(press **Start comparison** to run it).", icon=":material/history:")
-        st.caption(f"Base: {cmp.describe_base(comp.base)} · varies: {differing(comp)} · {status_line(comp)}")
+        # the comparison's name and what varies are the curves' title (an exported PNG keeps them)
+        st.caption(f"**{status_line(comp)}** · base: {cmp.describe_base(comp.base)}")
         for r in comp.runs:
             if r.status == "diverged":
                 st.error(f"{md(r.name)} diverged: {md(sentence(r.message, capital=False))}", icon=":material/warning:")
@@ -278,7 +278,7 @@ else:
                 st.error(f"{md(r.name)} {md(r.status)}: {md(sentence(r.message, capital=False))}",
                          icon=":material/error:")
         log = bool(st.session_state.get("compare_log"))
-        fig = curves_figure(series_of(comp), comp.task, log_loss=log, title=export_title(comp))
+        fig = curves_figure(series_of(comp), comp.task, log_loss=log, title=export_title(comp), height=360)
         live_chart([fig.to_plotly_json()], key="compare_curves", config=PNG_CONFIG,
                    revision=f"{comp.comparison_id}-{log}", poll_every=LIVE_EVERY if comp.active else 0)
         st.toggle("log-scale loss", key="compare_log")

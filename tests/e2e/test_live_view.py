@@ -96,6 +96,25 @@ def test_after_pressing_train_the_buttons_progress_and_curves_are_on_the_first_s
     wait_for_text(page, "Stopped during epoch", timeout=30)
 
 
+def test_after_starting_a_comparison_its_buttons_and_live_curves_are_on_the_first_screen(sized, app_url):
+    size, page = sized
+    open_page(page, app_url + "/compare?preset=quickstart_cnn&training.epochs=20&data.train_size=2000")
+    click_button(page, "Start comparison")
+    page.wait_for_function(f"() => ({CHARTS_JS})()?.length === 1", timeout=60_000)
+    vp = page.viewport_size
+    stop = page.get_by_role("button", name="Stop all", exact=True).bounding_box()
+    assert 0 <= stop["y"] and stop["y"] + stop["height"] <= vp["height"], stop
+    curves = next(iter(charts(page).values()))
+    assert curves["title"].startswith("Optimizer: 3 runs")  # what was compared, also in an exported PNG
+    assert curves["legend_y"] < 0 and not (size == "phone" and curves["modebar"])
+    if size == "laptop":
+        assert in_view(curves, page), curves
+    else:  # a phone: the curves start on the first screen
+        assert 0 <= curves["top"] < vp["height"], curves
+    click_button(page, "Stop all")
+    wait_for_text(page, "stopped", timeout=60)
+
+
 def probe_epoch(page) -> int:
     """The epoch after which the feature maps on screen were measured (0: none yet)."""
     maps = next((c for t, c in charts(page).items() if t.startswith("Feature maps, block 1")), None)

@@ -49,9 +49,11 @@ def _finite(v: object) -> float | None:
 
 def _layout(fig: go.Figure, height: int, title: str | None) -> go.Figure:
     # the legend under the plots: above them the chart's toolbar (on hover) would cover it
-    fig.update_layout(height=height, template="plotly_white", margin=dict(l=10, r=10, t=90 if title else 30, b=10),
-                      title=dict(text=title, x=0, xanchor="left", y=0.98, yanchor="top") if title else None,
-                      legend=dict(orientation="h", yanchor="top", y=-0.16, x=0, font=dict(size=13)),
+    fig.update_layout(height=height, template="plotly_white", margin=dict(l=10, r=10, t=84 if title else 30, b=10),
+                      title=dict(text=title, x=0, xanchor="left", xref="container", y=1, yanchor="top",
+                                 yref="container", pad=dict(t=18, l=10), font=dict(size=16)) if title else None,
+                      font=dict(family='"Source Sans Pro", "Source Sans 3", sans-serif', color="#31333F"),
+                      legend=dict(orientation="h", yanchor="top", y=-0.24, x=0, font=dict(size=13)),
                       hovermode="x unified")
     return fig
 
