@@ -59,7 +59,8 @@ def test_rnn_frame_draws_states_and_gate_means_over_time():
     assert heat["type"] == "heatmap" and len(heat["z"]) == 16 and len(heat["z"][0]) == 30  # units x steps
     assert [t["name"].split()[0] for t in lines] == ["input", "forget", "output"]
     assert lines[1]["y"][4] == round(float(frame.gates["forget"][4]), 3)
-    assert "units 1-16 of 64" in fig["layout"]["title"]["text"]
+    assert fig["layout"]["title"]["text"] == "Hidden state and gates, layer 1"
+    assert fig["layout"]["yaxis"]["title"]["text"] == "unit (1-16 of 64)"
 
 
 def test_gradient_bars_leave_a_layer_without_gradient_empty():

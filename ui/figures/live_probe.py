@@ -112,11 +112,10 @@ def _states_figure(frame: LiveFrame) -> dict:
         traces.append(dict(type="scatter", mode="lines", x=steps, y=ys, xaxis="x", yaxis="y2", name=GATE_TITLES[name],
                            line=dict(color=GATE_COLORS[name], width=1.6),
                            hovertemplate=f"{name} gate, mean over units · step %{{x}}: %{{y:.3f}}<extra></extra>"))
-    shown = f"units 1-{hidden.shape[1]} of {frame.units_total}" if frame.units_total > hidden.shape[1] else \
-        f"{hidden.shape[1]} units"
-    fig = live_figure(traces, f"Hidden state, layer 1 ({shown})" + (" and gates" if gated else ""),
+    shown = f"unit (1-{hidden.shape[1]} of {frame.units_total})" if frame.units_total > hidden.shape[1] else "unit"
+    fig = live_figure(traces, "Hidden state" + (" and gates" if gated else "") + ", layer 1",
                       dict(title=dict(text="time step"), showgrid=False),
-                      dict(title=dict(text="unit"), domain=[0.42, 1.0] if gated else [0.0, 1.0], showgrid=False),
+                      dict(title=dict(text=shown), domain=[0.42, 1.0] if gated else [0.0, 1.0], showgrid=False),
                       height=HEIGHT + (60 if gated else 0))
     lay = fig["layout"]
     if gated:
