@@ -2,19 +2,30 @@
 
 Sets the page config, applies a shared URL (``?preset=``, dotted config fields,
 ``?lesson=``) once per distinct query, shows the shared sidebar (device, this workspace's
-jobs) and runs the page chosen in the navigation.
+jobs) and runs the page chosen in the navigation. Nothing imported here loads torch: the first
+page is drawn at once, and ui.warmup loads the engine in the background after it.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
-from ui import literal, sidebar, state
+from ui import literal, sidebar, state, warmup
 from ui.lesson import apply_lesson_query
 from ui.pages import PAGES
 from ui.urlcodec import config_from_query
 
-st.set_page_config(page_title="bigmodel playground", page_icon=":material/neurology:", layout="wide")
+# a file served by this server: a Material icon or an emoji as page_icon makes the browser fetch
+# the favicon from an outside host
+FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
+# less empty space above each page's title, so the Train page's live view fits a laptop screen
+COMPACT = ("<style>[data-testid='stMainBlockContainer']{padding-top:3.2rem !important}"
+           "@media (max-width: 640px){[data-testid='stMainBlockContainer']{padding-top:2.6rem !important}}</style>")
+
+st.set_page_config(page_title="bigmodel playground", page_icon=str(FAVICON), layout="wide")
+st.html(COMPACT)
 
 pages = [st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path or None, default=not p.url_path)
          for p in PAGES]
@@ -66,6 +77,10 @@ def dropped_query_notice() -> None:
 
 dropped_query_notice()
 apply_query()
-sidebar.render(live=nav.url_path != "train")  # the Train page shows its job itself
+device = sidebar.render(live=nav.url_path != "train")  # the Train page shows its job itself
 state.sync_cookie()  # a new workspace's token goes to the browser's cookie (once)
-literal.last_resort(nav.run, nav.url_path or "home")
+try:
+    literal.last_resort(nav.run, nav.url_path or "home")
+finally:  # also when the page stopped early (st.stop)
+    sidebar.show_device(device)  # a page that loaded the engine has the device to show now
+    warmup.start()  # once per server, after the first page was drawn: the first Train click then loads nothing

@@ -14,10 +14,10 @@ from bigmodel_core.export import export_script
 from bigmodel_core.limits import current_limits
 from bigmodel_core.nn.models import summarize
 from bigmodel_core.nn.shapes import SpecError, check_batches
-from ui import state, widgets
+from ui import labels, state, widgets
 from ui.figures.training import PNG_CONFIG, architecture_figure
 from ui.lesson import advanced_hidden, render_lesson_banner
-from ui.literal import md
+from ui.literal import md, sentence
 from ui.share import share_url
 
 FAMILY_NAMES = {"cnn": "CNN", "rnn": "plain RNN", "lstm": "LSTM", "gru": "GRU"}
@@ -53,7 +53,8 @@ with st.container(border=True):
         try:
             new = parse_config_here(upload.getvalue())
         except ConfigError as exc:
-            st.error(f"{md(upload.name)} was not loaded; the current design is unchanged. {md(exc, 2000)}")
+            st.error(f"{md(upload.name)} was not loaded; the current design is unchanged. "
+                     f"{md(sentence(exc, capital=False), 2000)}")
         else:
             load(new, f"Loaded {upload.name}.")
             st.rerun()
@@ -169,7 +170,7 @@ if action is not None:
     try:
         load(parse_config({**d, "model": new_model, "data": data}), "")
     except ConfigError as exc:
-        st.error(md(exc, 2000))
+        st.error(md(sentence(exc, capital=False), 2000))
     else:
         st.rerun()
 
@@ -177,7 +178,7 @@ if action is not None:
 try:
     new_cfg = parse_config({**d, "model": new_model, "data": data})
 except ConfigError as exc:
-    st.error(f"This design is not valid: {md(exc, 2000)}")
+    st.error(f"This design is not valid: {md(sentence(exc, capital=False), 2000)}")
     st.stop()
 state.set_config(new_cfg)
 error: SpecError | None = None
@@ -192,7 +193,7 @@ st.session_state["design_error"] = str(error) if error else None
 st.divider()
 if error is not None:
     target = placeholders.get(error.block) or placeholders.get("model")
-    msg = f"**{error}** Fix this layer to continue; Train is disabled until then."
+    msg = f"**{md(labels.design_message(error), 2000)}** Fix this layer to continue; Train is disabled until then."
     if target is not None:
         target.error(msg, icon=":material/error:")
     st.error(msg, icon=":material/error:")

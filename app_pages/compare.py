@@ -8,6 +8,9 @@ that fits the comparison on one screen, for slides and the README.
 
 from __future__ import annotations
 
+import html
+import time
+
 import pandas as pd
 import streamlit as st
 
@@ -16,11 +19,15 @@ from bigmodel_core.config.specs import OPTIMIZERS, ConfigError, ExperimentConfig
 from bigmodel_core.experiments import compare as cmp
 from ui import state
 from ui.figures.compare import PNG_CONFIG, Series, bars_figure, batch_loss_figure, curves_figure
-from ui.lesson import render_lesson_banner
-from ui.literal import md
+from ui.lesson import active_lesson, advanced_hidden, render_lesson_banner
+from ui.literal import md, sentence
+from ui.live_chart import live_chart
 
 CURRENT = "compare_current"  # the Comparison shown on this page (planned, running or re-opened)
 SHOT = "compare_shot"  # the screenshot layout toggle
+LIVE_EVERY = 3.0  # seconds between updates of the live curves while runs train
+FAMILY_NAMES = {"rnn": "plain RNN", "lstm": "LSTM", "gru": "GRU"}
+OVERFITTING_LESSON = "overfitting_dropout"  # the lesson the one-click overfitting comparison belongs to
 
 pool = state.get_pool()
 owner = state.owner_id()
@@ -119,88 +126,122 @@ if shot_mode:
 
 # --- controls -----------------------------------------------------------------------------------------
 state.show_notice()
-render_lesson_banner()
+render_lesson_banner(compact=comp is not None)
 st.title("Compare")
 st.caption("Which optimizer? Does regularization help? Run the options side by side: every run starts from the "
            "same initial weights (where the architecture matches) and sees the same batches in the same order, "
            "so only the setting you vary differs.")
 active = comp is not None and comp.active
+advanced = not advanced_hidden()
+lesson_now = active_lesson()
 
-with st.container(border=True):
-    st.markdown("**1. Base experiment**")
-    c = st.columns([1.3, 2, 1])
-    source = c[0].radio("Start from", ["current experiment", "a preset"], key="compare_source")
-    if source == "a preset":
-        names = preset_names()
-        preset = c[1].selectbox("Preset", names, names.index("quickstart_cnn") if "quickstart_cnn" in names else 0,
-                                key="compare_preset")
-        base: ExperimentConfig = load_preset(preset)
-    else:
-        base = state.get_config()
-        c[1].caption("The experiment from the Build and Train pages.")
-    epochs = c[2].number_input("epochs for every run", 1, 100, int(base.training.epochs), key="compare_epochs")
-    if epochs != base.training.epochs:
-        base = base.with_changes({"training.epochs": int(epochs)})
-    st.caption(f"Base: {cmp.describe_base(base)}")
-    lesson = st.button("Overfitting lesson: 100 training digits, with and without regularization (one click)",
-                       key="compare_lesson", disabled=active, icon=":material/school:")
 
-with st.container(border=True):
-    st.markdown("**2. What varies** (up to 8 runs)")
-    kind = st.radio("What varies", ["optimizer", "regularizer", "one setting"], horizontal=True,
-                    key="compare_kind", label_visibility="collapsed")
-    planned: cmp.Comparison | None = None
-    try:
-        if kind == "optimizer":
-            chosen = st.multiselect("Optimizers", list(OPTIMIZERS), ["sgd", "momentum", "adam"],
-                                    key="compare_optimizers", max_selections=cmp.MAX_RUNS)
-            cols = st.columns(max(1, len(chosen)))
-            choices = [(n, cols[i].number_input(f"{n} lr", 1e-6, 100.0, cmp.DEFAULT_LR[n], format="%g",
-                                                key=f"compare_lr_{n}")) for i, n in enumerate(chosen)]
-            planned = cmp.plan_optimizers(base, choices) if choices else None
-        elif kind == "regularizer":
-            chosen = st.multiselect("Regularizers", list(cmp.REGULARIZERS), ["none", "L2", "dropout", "augmentation"],
-                                    key="compare_regularizers", max_selections=cmp.MAX_RUNS)
-            strong = [n for n in chosen if cmp.REGULARIZERS[n][0] is not None]
-            cols = st.columns(max(1, len(strong)))
-            strengths = {n: cols[i].number_input(n, 0.0, 1000.0, float(cmp.REGULARIZERS[n][0]), format="%g",
-                                                 help=cmp.REGULARIZERS[n][1], key=f"compare_reg_{n}")
-                         for i, n in enumerate(strong)}
-            st.caption("Every run starts from the base with all regularizers off; each adds one.")
-            planned = cmp.plan_regularizers(base, [(n, strengths.get(n)) for n in chosen]) if chosen else None
+def export_title(c: cmp.Comparison) -> str:
+    """The curves' title, which an exported PNG keeps: what was compared, on what, with which seeds, when."""
+    title = (c.title or "comparison").strip()
+    seeds = sorted({r.config.seed for r in c.runs})
+    data = sorted({r.config.data.name for r in c.runs})
+    when = (c.created or time.strftime("%Y-%m-%d %H:%M:%S"))[:16]
+    # Plotly reads a few HTML tags in titles (links among them): text from a file is escaped for it
+    return (f"{html.escape(title[0].upper() + title[1:120])}: {len(c.runs)} runs<br><sup>varies "
+            f"{html.escape(differing(c)[:160])} · {', '.join(data)} · seed{'s' * (len(seeds) > 1)} "
+            f"{', '.join(map(str, seeds))} · {html.escape(when)}</sup>")
+
+
+live, side = st.columns([2.2, 1.2], gap="medium")
+with side:
+    base_box = st.expander("**1. Base experiment**", expanded=comp is None, icon=":material/science:")
+    with base_box:
+        source = st.radio("Start from", ["current experiment", "a preset"], key="compare_source", horizontal=True)
+        if source == "a preset":
+            names = preset_names()
+            preset = st.selectbox("Preset", names, names.index("quickstart_cnn") if "quickstart_cnn" in names else 0,
+                                  key="compare_preset")
+            base: ExperimentConfig = load_preset(preset)
         else:
-            c = st.columns([1.2, 1.2, 2])
-            fields = list(cmp.SWEEP_FIELDS) + ["other"]
-            picked = c[0].selectbox("Setting", fields, format_func=lambda f: cmp.SWEEP_FIELDS.get(f, "other field…"),
-                                    key="compare_field")
-            path = c[1].text_input("Dotted config path", "regularization.l1", key="compare_path") \
-                if picked == "other" else picked
-            if picked != "other":
-                c[1].text_input("Dotted config path", picked, disabled=True, key=f"compare_path_{picked}")
-            values_text = c[2].text_input("Values, comma separated", "0.1, 0.01, 0.001", key="compare_values")
-            values = [cmp.parse_value(v) for v in cmp.split_values(values_text) if v]
-            planned = cmp.plan_sweep(base, path, values) if values else None
-    except ConfigError as exc:
-        st.error(f"Cannot plan this comparison: {md(exc, 2000)}", icon=":material/error:")
-        planned = None
+            base = state.get_config()
+            st.caption("The experiment from the Build and Train pages.")
+        epochs = st.number_input("epochs for every run", 1, 100, int(base.training.epochs), key="compare_epochs")
+        if epochs != base.training.epochs:
+            base = base.with_changes({"training.epochs": int(epochs)})
+        st.caption(f"Base: {cmp.describe_base(base)}")
 
-    if planned is not None:
-        st.markdown("What differs between the planned runs (from their configs):")
-        st.dataframe(pd.DataFrame(planned.differs()), hide_index=True, width="stretch")
+    kinds = ["optimizer", "regularizer"] + (["model family"] if base.model.family != "cnn" else []) + \
+        (["one setting"] if advanced else [])
+    if st.session_state.get("compare_kind") not in kinds:
+        st.session_state["compare_kind"] = kinds[0]
+    with st.expander(f"**2. What varies** · {st.session_state['compare_kind']} (up to {cmp.MAX_RUNS} runs)",
+                     expanded=comp is None, icon=":material/tune:"):
+        kind = st.radio("What varies", kinds, horizontal=True, key="compare_kind", label_visibility="collapsed")
+        planned: cmp.Comparison | None = None
+        try:
+            if kind == "optimizer":
+                chosen = st.multiselect("Optimizers", list(OPTIMIZERS), ["sgd", "momentum", "adam"],
+                                        key="compare_optimizers", max_selections=cmp.MAX_RUNS)
+                cols = st.columns(2)
+                choices = [(n, cols[i % 2].number_input(f"{n} lr", 1e-6, 100.0, cmp.DEFAULT_LR[n], format="%g",
+                                                        key=f"compare_lr_{n}")) for i, n in enumerate(chosen)]
+                planned = cmp.plan_optimizers(base, choices) if choices else None
+            elif kind == "regularizer":
+                chosen = st.multiselect("Regularizers", list(cmp.REGULARIZERS), ["none", "L2", "dropout",
+                                                                                  "augmentation"],
+                                        key="compare_regularizers", max_selections=cmp.MAX_RUNS)
+                strong = [n for n in chosen if cmp.REGULARIZERS[n][0] is not None]
+                cols = st.columns(2)
+                strengths = {n: cols[i % 2].number_input(n, 0.0, 1000.0, float(cmp.REGULARIZERS[n][0]), format="%g",
+                                                         help=cmp.REGULARIZERS[n][1], key=f"compare_reg_{n}")
+                             for i, n in enumerate(strong)}
+                st.caption("Every run starts from the base with all regularizers off; each adds one.")
+                planned = cmp.plan_regularizers(base, [(n, strengths.get(n)) for n in chosen]) if chosen else None
+            elif kind == "model family":
+                fams = st.multiselect("Model families", list(FAMILY_NAMES), ["rnn", "lstm"], key="compare_families",
+                                      format_func=lambda f: FAMILY_NAMES[f])
+                st.caption("The same hidden size, layers and data for each; only the cell differs (their initial "
+                           "weights differ too, since the cells have different weights).")
+                planned = cmp.plan(base, [{"model.family": f} for f in fams], names=[FAMILY_NAMES[f] for f in fams],
+                                   title="model family") if fams else None
+            else:
+                fields = list(cmp.SWEEP_FIELDS) + ["other"]
+                picked = st.selectbox("Setting", fields, format_func=lambda f: cmp.SWEEP_FIELDS.get(f, "other field…"),
+                                      key="compare_field")
+                path = st.text_input("Dotted config path", "regularization.l1", key="compare_path") \
+                    if picked == "other" else picked
+                if picked != "other":
+                    st.text_input("Dotted config path", picked, disabled=True, key=f"compare_path_{picked}")
+                values_text = st.text_input("Values, comma separated", "0.1, 0.01, 0.001", key="compare_values")
+                values = [cmp.parse_value(v) for v in cmp.split_values(values_text) if v]
+                planned = cmp.plan_sweep(base, path, values) if values else None
+        except ConfigError as exc:
+            st.error(f"Cannot plan this comparison: {md(sentence(exc, capital=False), 2000)}", icon=":material/error:")
+            planned = None
 
-b = st.columns([1.3, 1, 1.6, 3])
-go_start = b[0].button("Start comparison", type="primary", disabled=planned is None or active,
-                       key="compare_start", width="stretch")
-if b[1].button("Stop all", disabled=not active, key="compare_stop", width="stretch"):
-    n = cmp.stop(comp, pool, owner)
-    state.notify(f"Stopped {n} run(s) of the comparison.", "warning")
-    st.rerun()
-if b[2].button("Screenshot layout", key="compare_to_shot", icon=":material/photo_camera:", width="stretch",
-               help="A layout without controls that fits the comparison on one screen (or open ?view=shot)"):
-    st.session_state[SHOT] = True
-    st.rerun()
-if active:
-    b[3].caption(f"The server trains {pool.max_workers} run(s) at a time; the others wait in the queue.")
+        if planned is not None and comp is not None:
+            st.markdown("What differs between the planned runs (from their configs):")
+            st.dataframe(pd.DataFrame(planned.differs()), hide_index=True, width="stretch")
+
+    # the one-click overfitting comparison is that lesson's (and the free playground's), not every lesson's
+    lesson = False
+    if lesson_now is None or lesson_now.name == OVERFITTING_LESSON:
+        lesson = st.button("Overfitting lesson (one click)", key="compare_lesson", disabled=active,
+                           icon=":material/school:", width="stretch",
+                           help="100 training digits, trained with no regularization, L2, dropout and augmentation")
+
+with live:
+    b = st.columns([1.5, 1, 1.5] if advanced else [1.5, 1, 0.01])
+    go_start = b[0].button("Start comparison", type="primary", disabled=planned is None or active,
+                           key="compare_start", width="stretch", icon=":material/play_arrow:")
+    if b[1].button("Stop all", disabled=not active, key="compare_stop", width="stretch"):
+        n = cmp.stop(comp, pool, owner)
+        state.notify(f"Stopped {n} run(s) of the comparison.", "warning")
+        st.rerun()
+    if advanced and b[2].button("Screenshot layout", key="compare_to_shot", icon=":material/photo_camera:",
+                                width="stretch",
+                                help="A layout without controls that fits the comparison on one screen (or open "
+                                     "?view=shot)"):
+        st.session_state[SHOT] = True
+        st.rerun()
+    if active:
+        st.caption(f"The server trains {pool.max_workers} run(s) at a time; the others wait in the queue.")
 
 if lesson:
     start(cmp.overfitting_lesson())
@@ -211,37 +252,53 @@ if go_start and planned is not None:
 
 # --- results -----------------------------------------------------------------------------------------
 if comp is None:
-    st.info("Choose what varies and press **Start comparison**, or upload a comparison JSON below.")
+    with live:
+        st.info("Choose what varies (beside) and press **Start comparison**" +
+                (", or upload a comparison JSON below." if advanced else "."))
+        if planned is not None:  # the plan, in the room the curves will take
+            st.markdown(f"**Planned: {len(planned.runs)} runs.** What differs between them (from their configs):")
+            st.dataframe(pd.DataFrame(planned.differs()), hide_index=True, width="stretch")
 else:
-    st.divider()
-
     # the results below are of `comp`; when the controls above plan something else, say so
     previous = planned is not None and [r.config.to_dict() for r in planned.runs] != \
         [r.config.to_dict() for r in comp.runs]
 
-    def results() -> None:
+    def curves() -> None:
+        """Status and the live curves (updated in place in the browser, every LIVE_EVERY s while runs train)."""
         cmp.refresh(comp, pool, owner)
-        title = (comp.title or "comparison")[0].upper() + (comp.title or "comparison")[1:]
-        st.subheader(md(f"Previous comparison: {title}" if previous else title, 220))
         if previous:
-            st.info("These are the results of the previous comparison: the controls above describe another one "
+            st.info("These are the results of the previous comparison: the settings beside describe another one "
                     "(press **Start comparison** to run it).", icon=":material/history:")
-        st.caption(f"Base: {cmp.describe_base(comp.base)} · varies: {differing(comp)} · {status_line(comp)}")
+        # the comparison's name and what varies are the curves' title (an exported PNG keeps them)
+        st.caption(f"**{status_line(comp)}** · base: {cmp.describe_base(comp.base)}")
         for r in comp.runs:
             if r.status == "diverged":
-                st.error(f"{md(r.name)} diverged: {md(r.message)}", icon=":material/warning:")
+                st.error(f"{md(r.name)} diverged: {md(sentence(r.message, capital=False))}", icon=":material/warning:")
             elif r.status in ("failed", "lost"):
-                st.error(f"{md(r.name)} {md(r.status)}: {md(r.message)}", icon=":material/error:")
-        log = st.toggle("log-scale loss", key="compare_log")
-        series = series_of(comp)
-        st.plotly_chart(curves_figure(series, comp.task, log_loss=log), width="stretch", config=PNG_CONFIG,
-                        key="compare_curves")
+                st.error(f"{md(r.name)} {md(r.status)}: {md(sentence(r.message, capital=False))}",
+                         icon=":material/error:")
+        log = bool(st.session_state.get("compare_log"))
+        fig = curves_figure(series_of(comp), comp.task, log_loss=log, title=export_title(comp), height=360)
+        live_chart([fig.to_plotly_json()], key="compare_curves", config=PNG_CONFIG,
+                   revision=f"{comp.comparison_id}-{log}", poll_every=LIVE_EVERY if comp.active else 0)
+        st.toggle("log-scale loss", key="compare_log")
+        finished_once(comp)
+
+    with live:
+        st.fragment(curves)()
+
+    def tables() -> None:
+        cmp.refresh(comp, pool, owner)
         st.markdown("**Summary** (best epoch = the epoch of the best validation metric; the train metric is "
                     "measured during training, with dropout and augmentation on)")
-        frame = summary_frame(comp)
+        frame = summary_frame(comp, compact=True)
         st.dataframe(frame, hide_index=True, width="stretch")
+        with st.expander("Every column of the summary"):
+            st.dataframe(summary_frame(comp), hide_index=True, width="stretch")
         rows = cmp.summary_rows(comp)
         unit = cmp.metric_label(comp.task)
+        series = series_of(comp)
+        log = bool(st.session_state.get("compare_log"))
         c1, c2 = st.columns(2)
         c1.plotly_chart(bars_figure(comp.names, [r[f"best val {unit}"] for r in rows],
                                     [r[f"train-val gap {unit}"] for r in rows], comp.task),
@@ -255,9 +312,9 @@ else:
         st.caption("Equal digests mean bit-identical initial weights, the same samples in the same batches "
                    "(order), and bit-identical inputs for every batch of the first epoch (augmentation transforms "
                    "the inputs, so only its order digest matches).")
-        finished_once(comp)
 
-    st.fragment(results, run_every=1.0 if active else None)()
+    st.divider()
+    st.fragment(tables, run_every=LIVE_EVERY if active else None)()
 
     st.markdown("**Export**")
     e = st.columns(4)
@@ -268,21 +325,23 @@ else:
     e[2].download_button("Comparison (.json)", comp.to_json(), file_name=f"{comp.comparison_id}.json",
                          mime="application/json", key="compare_dl_json", width="stretch",
                          help="Upload it here later to re-open the comparison")
-    e[3].caption("Figures: the camera icon in each chart's toolbar saves a PNG.")
+    e[3].caption("Figures: the camera icon in each chart's toolbar saves a PNG with its title (what was compared, "
+                 "the data, the seeds and the date).")
 
-with st.expander("Re-open a comparison (.json)"):
-    up = st.file_uploader("Comparison JSON", type=["json"], key="compare_upload", disabled=active)
-    if up is not None and st.session_state.get("compare_loaded") != up.file_id:
-        try:
-            loaded = cmp.Comparison.from_json(up.getvalue())
-        except ConfigError as exc:
-            st.error(f"Cannot open {md(up.name)}: {md(exc, 2000)}")
-        else:
-            st.session_state["compare_loaded"] = up.file_id
-            st.session_state[CURRENT] = loaded
-            # it is finished already: no extra "last run ended" rerun, which would wipe the notice
-            st.session_state["compare_done_seen"] = loaded.comparison_id
-            state.save_comparison(loaded)
-            name = md(loaded.title or loaded.comparison_id, 200)
-            state.notify(f"Opened the comparison {name} ({len(loaded.runs)} runs).")
-            st.rerun()
+if advanced:  # a lesson hides it until the learner asks for the advanced controls
+    with st.expander("Re-open a comparison (.json)"):
+        up = st.file_uploader("Comparison JSON", type=["json"], key="compare_upload", disabled=active)
+        if up is not None and st.session_state.get("compare_loaded") != up.file_id:
+            try:
+                loaded = cmp.Comparison.from_json(up.getvalue())
+            except ConfigError as exc:
+                st.error(f"Cannot open {md(up.name)}: {md(sentence(exc, capital=False), 2000)}")
+            else:
+                st.session_state["compare_loaded"] = up.file_id
+                st.session_state[CURRENT] = loaded
+                # it is finished already: no extra "last run ended" rerun, which would wipe the notice
+                st.session_state["compare_done_seen"] = loaded.comparison_id
+                state.save_comparison(loaded)
+                name = md(loaded.title or loaded.comparison_id, 200)
+                state.notify(f"Opened the comparison {name} ({len(loaded.runs)} runs).")
+                st.rerun()

@@ -1,4 +1,4 @@
-"""Concepts: the textbook's formulas, computed live next to the numbers they produce.
+"""Concepts: the course text's formulas, computed live next to the numbers they produce.
 
 Every number shown comes from bigmodel_core.inspect.concepts and is checked here against
 PyTorch's own function (F.conv2d, F.max_pool2d, F.avg_pool2d, nn.LSTMCell, nn.GRUCell,
@@ -23,7 +23,7 @@ from ui.figures.concepts import (
     optimizer_loss_figure,
     pool_figure,
 )
-from ui.literal import md
+from ui.literal import md, sentence
 
 ROOT = Path(__file__).resolve().parent.parent
 PLOT = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
@@ -116,7 +116,7 @@ with tab_conv:
         try:
             conv = C.conv2d(image, kernel, stride=stride, padding=padding)
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(md(sentence(exc)))
             conv = None
         if conv is not None:
             oh, ow = conv.output.shape
@@ -139,9 +139,10 @@ with tab_conv:
                     "input cell": f"({t.row}, {t.col})" + ("" if 0 <= t.row < h and 0 <= t.col < w else " padding"),
                     "x": t.x, "w": t.w, "x · w": t.product} for t in terms]), hide_index=True, width="stretch")
             checked(C.check_conv(image, conv), "F.conv2d")
-    st.caption("The textbook's CNN code calls F.relu without `import torch.nn.functional as F` and trains on a "
-               "`train_labels` it never defines. The textbook_cnn preset is that network, fixed; Build and Train "
-               "export it (or any experiment) as a script that runs.")
+    st.caption("The course text (the introductory text on large AI models this playground follows) has CNN code "
+               "that calls F.relu without `import torch.nn.functional as F` and trains on a `train_labels` it never "
+               "defines. The textbook_cnn preset is that network, fixed; Build and Train export it (or any "
+               "experiment) as a script that runs.")
 
 # --- pooling ----------------------------------------------------------------------------------------------
 with tab_pool:
@@ -163,7 +164,7 @@ with tab_pool:
         try:
             pooled = C.pool2d(x_pool, kind, window, pstride)
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(md(sentence(exc)))
             pooled = None
         if pooled is not None:
             oh, ow = pooled.output.shape
@@ -240,7 +241,7 @@ with tab_rnn:
                 checked(C.check_cell(seq[:t], weights, step), "nn.LSTMCell (h_t and c_t, same weights)")
                 st.caption("The forget gate f scales the old cell state and the input gate i adds new content: the "
                            "cell state is updated by addition, which is why gradients survive long sequences. "
-                           "input_size is the number of features per step (1 here); the textbook's LSTM code "
+                           "input_size is the number of features per step (1 here); the course text's LSTM code "
                            "declared input_size=100 for data with 1 feature per step.")
             else:
                 st.latex(r"\begin{aligned}"
@@ -253,9 +254,9 @@ with tab_rnn:
                 checked(C.check_cell(seq[:t], weights, step), "nn.GRUCell (h_t, same weights)")
                 st.info(
                     "**A GRU has two gates only: the update gate z and the reset gate r.** It has no forget or "
-                    "output gate and no separate cell state (the textbook's GRU is wrong on this). The update "
+                    "output gate and no separate cell state (the course text's GRU is wrong on this). The update "
                     "gate mixes old state and candidate: h_t = (1 − z_t) h_{t−1} + z_t h̃_t.\n\n"
-                    "**Convention:** this page writes z as the share of the *new* candidate (the textbook form). "
+                    "**Convention:** this page writes z as the share of the *new* candidate (the form most texts use). "
                     "PyTorch's nn.GRU writes the same cell with z and 1 − z swapped: h_t = (1 − z_t) n_t + z_t "
                     "h_(t−1), so PyTorch's z is 1 − (the z above): here "
                     f"{np.array2string(step.z_pytorch, precision=3)} at t = {t}. "
@@ -343,7 +344,7 @@ with tab_opt:
 with tab_over:
     st.markdown("A model **overfits** when it learns its training examples by heart instead of the rule behind "
                 "them: the training loss keeps falling while the loss on held-out data stops falling or rises. "
-                "The remedies the textbook lists, each available in the playground:")
+                "The remedies the course text lists, each available in the playground:")
     st.latex(r"\text{L2: } \mathcal{L} = \mathcal{L}_{data} + \lambda_2 \sum_w w^2 \qquad "
              r"\text{L1: } \mathcal{L} = \mathcal{L}_{data} + \lambda_1 \sum_w |w|")
     st.latex(r"\text{Dropout (training only): } \tilde a = \frac{m \odot a}{1 - p},\quad m_k \sim "

@@ -22,9 +22,9 @@ from bigmodel_core.nn.models import build_model
 from bigmodel_core.training.jobs import ACTIVE
 from ui import state
 from ui.figures.compare import Series, curves_figure
-from ui.figures.finetune import PNG_CONFIG, before_after_figure, budget_figure, trainable_figure
+from ui.figures.finetune import PNG_CONFIG, before_after_figure, budget_figure, strategy_color, trainable_figure
 from ui.lesson import render_lesson_banner
-from ui.literal import md
+from ui.literal import md, sentence
 
 RUNS = "ft_runs"  # this session's fine-tune runs: list of dicts (job id, setting, strategy, budget, seed)
 UPLOAD = "ft_upload"  # (file id, Source, architecture config) of an accepted upload
@@ -82,7 +82,7 @@ with st.container(border=True):
         try:
             source = shipped(choice)
         except ft.FinetuneError as exc:
-            st.error(md(exc, 2000), icon=":material/gpp_bad:")
+            st.error(md(sentence(exc), 2000), icon=":material/gpp_bad:")
             st.stop()
         card = source.card or {}
         recipe = ft.RECIPES[choice]
@@ -128,7 +128,7 @@ with st.container(border=True):
                 st.session_state.pop(UPLOAD_ERROR, None)
                 st.session_state[UPLOAD] = ((up.file_id, arch.model_dump_json()), accepted)
         if st.session_state.get(UPLOAD_ERROR):
-            st.error(md(st.session_state[UPLOAD_ERROR], 2000), icon=":material/block:")
+            st.error(md(sentence(st.session_state[UPLOAD_ERROR], capital=False), 2000), icon=":material/block:")
         if st.session_state.get(UPLOAD):
             source = st.session_state[UPLOAD][1]
             st.success(f"Accepted {source.label}: {len(source.state)} tensors fit the model "
@@ -163,7 +163,7 @@ with st.container(border=True):
         target = parse_config({**d, "seed": seed, "data": data, "model": arch.to_dict()["model"],
                                "training": {**d["training"], "epochs": epochs}})
     except ConfigError as exc:
-        st.error(f"This target does not work: {md(exc, 2000)}")
+        st.error(f"This target does not work: {md(sentence(exc, capital=False), 2000)}")
         st.stop()
     info = dataset_info(target.data.name, image_size=target.data.image_size, seq_len=target.data.seq_len)
     st.caption(info.description)
@@ -296,7 +296,8 @@ def results() -> None:
                         key="ft_budget_chart")
     series = [Series(r["title"], s.epochs, s.steps, s.batch_losses, s.status) for r, s in snaps[-8:]]
     st.markdown("**Training curves**" + (" (the last 8 runs)" if len(snaps) > 8 else ""))
-    st.plotly_chart(curves_figure(series, info.task, height=380),
+    st.plotly_chart(curves_figure(series, info.task, height=380,  # one colour per strategy, as in the chart above
+                                  colors=[strategy_color(r["strategy"]) for r, _ in snaps[-8:]]),
                     width="stretch", config=PNG_CONFIG, key="ft_curves_chart")
     st.dataframe(pd.DataFrame(res.rows), hide_index=True, width="stretch")
     if all(s.finished for _, s in snaps) and st.session_state.get("ft_done_seen") != len(snaps):

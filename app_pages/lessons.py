@@ -11,6 +11,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 from bigmodel_core.config.lessons import LessonError, list_lessons
 from ui import lesson as lesson_ui
 from ui import state
+from ui.literal import md, sentence
 from ui.pages import PAGES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +37,7 @@ st.caption("Ready-made lessons for a class or for yourself. Each one loads an ex
 try:
     lessons = list_lessons()
 except LessonError as exc:
-    st.error(f"The lessons could not be loaded: {exc}")
+    st.error(f"The lessons could not be loaded: {md(sentence(exc, capital=False))}")
     st.stop()
 
 current = lesson_ui.active_lesson()

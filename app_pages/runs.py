@@ -9,10 +9,10 @@ import streamlit as st
 
 from bigmodel_core.data import dataset_info
 from bigmodel_core.experiments import compare as cmp
-from bigmodel_core.training.store import StoredRun, StoreError, owns, public_summary, zip_run
-from ui import state, widgets
+from bigmodel_core.training.store import LABEL_MAX, StoredRun, StoreError, owns, public_summary, zip_run
+from ui import labels, state, widgets
 from ui.figures.compare import PNG_CONFIG, Series, curves_figure
-from ui.literal import md
+from ui.literal import md, sentence
 from ui.share import run_url
 
 SELECTED = "runs_selected"
@@ -112,7 +112,7 @@ def owner_controls(run: StoredRun) -> None:
             try:
                 store.delete(run.run_id, owner=owner)
             except StoreError as exc:
-                st.error(md(exc))
+                st.error(md(sentence(exc)))
             else:
                 st.query_params.pop("run", None)
                 state.notify("Deleted the run.", "warning")
@@ -135,21 +135,27 @@ by_id = {r.run_id: r for r in runs}
 
 
 table = pd.DataFrame([{
-    "created": r.summary.get("created", ""),
-    "kind": r.summary.get("kind", "train"),
     "label": r.summary.get("label", ""),
-    "dataset": r.config.data.name,
-    "model": r.config.model.family,
-    "optimizer": f"{r.config.optimizer.name} lr={cmp.fmt_value(r.config.optimizer.lr)}",
-    "epochs": r.summary.get("epochs_run"),
-    "status": r.summary.get("status", ""),
     "final val": metric_of(r),
-    "best epoch": r.summary.get("best_epoch"),
+    "status": r.summary.get("status", ""),
+    "dataset": r.config.data.name,
+    "model, optimizer": f"{r.config.model.family} · {r.config.optimizer.name} "
+                        f"lr={cmp.fmt_value(r.config.optimizer.lr)}",
+    "epochs": r.summary.get("epochs_run"),
     "time (s)": r.summary.get("wall_seconds"),
+    "kind": r.summary.get("kind", "train"),
+    "best epoch": r.summary.get("best_epoch"),
+    "created": r.summary.get("created", ""),
     "comparison": comparison_of(r),
     "run id": r.run_id,
 } for r in runs])
-st.dataframe(table, hide_index=True, width="stretch")
+# the columns a learner looks for first, each about as wide as its content, fit a laptop screen;
+# the rest (kind, best epoch, when, which comparison, the id) are there to scroll to
+WIDTHS = {"label": 210, "final val": 90, "status": 90, "dataset": 140, "model, optimizer": 170, "epochs": 60,
+          "time (s)": 70}
+st.dataframe(table, hide_index=True, width="stretch",
+             column_config={c: st.column_config.Column(width=w) for c, w in WIDTHS.items()})
+st.caption("Scroll the table sideways for each run's kind, best epoch, date, comparison and id.")
 
 # --- selection -------------------------------------------------------------------------------------
 st.session_state[SELECTED] = [i for i in st.session_state.get(SELECTED, []) if i in by_id]
@@ -196,7 +202,7 @@ with b[2].popover("Delete selected", disabled=not chosen, width="stretch"):
             try:
                 store.delete(r.run_id, owner=owner)
             except StoreError as exc:
-                st.error(md(exc, 2000))
+                st.error(md(sentence(exc), 2000))
         state.notify(f"Deleted {len(chosen)} run(s).", "warning")
         st.rerun()
 
@@ -232,9 +238,22 @@ share = st.toggle("Share as a link", key=keys[0], on_change=set_sharing, args=(r
 if share:
     st.code(run_url(run.run_id), language=None)
     st.caption("Send this link: it opens the run read-only on the Runs page. Turn the switch off to stop sharing.")
+with st.form(f"runs_rename_{run.run_id}", border=False):
+    c = st.columns([3, 1], vertical_alignment="bottom")
+    new_label = c[0].text_input("Label", run.summary.get("label") or "", max_chars=LABEL_MAX,
+                                key=f"runs_label_{run.run_id}", help="The name this run goes by on these pages")
+    if c[1].form_submit_button("Rename", width="stretch"):
+        try:
+            stored = store.set_label(run.run_id, owner, new_label)
+        except (StoreError, OSError) as exc:
+            state.notify(f"Could not rename the run: {md(sentence(exc, capital=False))}", "error")
+        else:
+            state.notify(f"Renamed the run to {md(stored, 100)}." if stored else "The run's label is now empty.")
+        st.rerun()
 if run.summary.get("message"):
-    st.caption(md(run.summary["message"]))
+    st.caption(md(sentence(run.summary["message"])))
 t1, t2, t3 = st.tabs(["Metrics", "Config", "Summary"])
-t1.dataframe(pd.DataFrame(run.metrics), hide_index=True, width="stretch")
+t1.dataframe(pd.DataFrame(labels.human_rows(run.metrics, run.summary.get("task") or "classification")),
+             hide_index=True, width="stretch")
 t2.code(run.config.to_json(), language="json")
 t3.code(json.dumps(public_summary(run.summary), indent=2, default=str), language="json")

@@ -1,4 +1,9 @@
-"""Train: pick data and optimizer, train in the background, watch the curves live."""
+"""Train: the live view first (buttons, progress, curves, the model's inside), the settings beside it.
+
+On a laptop screen the buttons, the progress and the curves are in view without scrolling; the
+settings sit in a column on the right, each group a compact expander whose label sums it up
+("adam lr 0.001 · batch 64 · 10 epochs"). On a phone the columns stack: the live view comes first.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +16,22 @@ from bigmodel_core.config.specs import ConfigError, parse_config
 from bigmodel_core.data import build_dataset, dataset_info
 from bigmodel_core.experiments.compare import describe_base, differing_fields
 from bigmodel_core.export import export_script
-from bigmodel_core.inspect import probes
+from bigmodel_core.inspect import live_probe, probes
 from bigmodel_core.nn.shapes import SpecError, check_design
 from bigmodel_core.training.jobs import ACTIVE, Job
-from bigmodel_core.training.store import save_weights_bytes
+from bigmodel_core.training.store import LABEL_MAX, clean_label, save_weights_bytes
 from bigmodel_core.training.trainer import load_data
-from ui import sidebar, state, widgets
+from ui import labels, sidebar, state, widgets
+from ui.figures.live_probe import gradients_figure, inside_figure
 from ui.figures.training import PNG_CONFIG, image_gallery, loss_figure, metric_figure, sequence_gallery
 from ui.inspect import render_inspect
 from ui.lesson import advanced_hidden, render_lesson_banner
+from ui.literal import md, sentence
 from ui.live_chart import live_chart
 
 # Every browser redraw takes CPU from training on a small machine (the browser often runs on
 # the same cores; each update of the panel costs it 0.2-0.3 s CPU on two slow cores, most of it
-# Streamlit's own work per rerun): the panel (curves, progress, metrics) refreshes every
+# Streamlit's own work per rerun): the panel (curves, the live probe, progress) refreshes every
 # LIVE_EVERY seconds, and the whole page (results, probes of the newest epoch) when the job
 # ends, or at most every REDRAW_EVERY seconds when new epochs have landed.
 LIVE_EVERY = 3.0
@@ -32,9 +39,20 @@ REDRAW_EVERY = 30.0
 FIRST_POINT_WAIT = 2.0
 STOP_WAIT = 3.0
 PAGE = "_train_page"  # (job id, status, epochs, monotonic time) as of the last whole-page draw
+LABEL = "train_label"  # the run label in the settings column, for the Train button's callback
+# On a phone Streamlit stacks columns, which would put the four buttons one under another and push
+# the curves a screen down: keep them side by side (the log-scale switch gets its own line).
+PHONE_BUTTONS = ("<style>@media (max-width: 640px) {"
+                 ".st-key-train_buttons [data-testid='stHorizontalBlock']{flex-wrap:wrap !important;"
+                 "gap:0.4rem !important}"
+                 ".st-key-train_buttons [data-testid='stColumn']{min-width:0 !important;width:auto !important;"
+                 "flex:1 1 20% !important}"
+                 ".st-key-train_buttons [data-testid='stColumn']:last-child{flex:1 1 100% !important}}</style>")
 
+st.html(PHONE_BUTTONS)
 state.show_notice()
-render_lesson_banner()
+job = state.train_job(state.get_pool())
+render_lesson_banner(compact=job is not None)
 st.title("Train")
 advanced = not advanced_hidden()
 pool = state.get_pool()
@@ -56,45 +74,69 @@ def preview(name: str, image_size: int | None, seq_len: int | None, seed: int):
     return sequence_gallery(ds.x_train[:8].numpy(), titles[:8], names)
 
 
-# --- the experiment --------------------------------------------------------------------------
-with st.container(border=True):
-    st.markdown("**Data**")
-    c = st.columns([2, 1, 1, 1])
+def now(key: str, default):
+    """A widget's value as the learner just set it (a summary drawn above the widget is current)."""
+    return st.session_state.get(key, default)
+
+
+live, side = st.columns([2.5, 1], gap="medium")
+
+# --- the experiment, beside the live view --------------------------------------------------------
+with side:
     options = widgets.datasets_for(family)
-    ds = c[0].selectbox("Dataset", options, options.index(d["data"]["name"]), key=widgets.key("t_dataset"))
+    ds = now(widgets.key("t_dataset"), d["data"]["name"])
+    ds = ds if ds in options else d["data"]["name"]
     data = d["data"] if ds == d["data"]["name"] else widgets.default_data(ds)
-    info = dataset_info(ds, image_size=data["image_size"], seq_len=data["seq_len"])
-    cap = info.max_size
-    data = dict(data)
-    data["train_size"] = c[1].number_input("train samples", 1, 60000 if cap is None else cap - 1,
-                                           int(data["train_size"]), key=widgets.key("t_train", ds))
-    data["val_size"] = c[2].number_input("validation samples", 1, 20000 if cap is None else cap - 1,
-                                         int(data["val_size"]), key=widgets.key("t_val", ds))
-    seed = c[3].number_input("seed", 0, 2**31 - 1, int(d["seed"]), key=widgets.key("t_seed"))
-    st.caption(info.description + (f" ({cap:,} samples in all.)" if cap else ""))
-    with st.expander("Preview samples", expanded=False):
-        st.plotly_chart(preview(ds, data["image_size"], data["seq_len"], int(seed)), width="stretch",
-                        config=PNG_CONFIG, key="train_preview")
+    train_key, val_key, seed_key = widgets.key("t_train", ds), widgets.key("t_val", ds), widgets.key("t_seed")
+    summary = (f"{ds} · {int(now(train_key, data['train_size'])):,} train / "
+               f"{int(now(val_key, data['val_size'])):,} validation · seed {int(now(seed_key, d['seed']))}")
+    with st.expander(f"**Data** · {summary}", icon=":material/dataset:"):
+        ds = st.selectbox("Dataset", options, options.index(ds), key=widgets.key("t_dataset"))
+        info = dataset_info(ds, image_size=data["image_size"], seq_len=data["seq_len"])
+        cap = info.max_size
+        data = dict(data)
+        c = st.columns(2)
+        data["train_size"] = c[0].number_input("train samples", 1, 60000 if cap is None else cap - 1,
+                                               int(data["train_size"]), key=train_key)
+        data["val_size"] = c[1].number_input("validation samples", 1, 20000 if cap is None else cap - 1,
+                                             int(data["val_size"]), key=val_key)
+        seed = st.number_input("seed", 0, 2**31 - 1, int(d["seed"]), key=seed_key)
+        st.caption(info.description + (f" ({cap:,} samples in all.)" if cap else ""))
+        if st.toggle("Preview samples", key="train_preview_on"):
+            st.plotly_chart(preview(ds, data["image_size"], data["seq_len"], int(seed)), width="stretch",
+                            config=PNG_CONFIG, key="train_preview")
 
-with st.container(border=True):
-    st.markdown("**Optimizer**")
-    opt = widgets.optimizer_options(d["optimizer"], advanced)
-    c = st.columns(3)
-    epochs = c[0].number_input("epochs", 1, 100, int(d["training"]["epochs"]), key=widgets.key("t_epochs"))
-    batch = c[1].number_input("batch size", 1, 4096, int(d["training"]["batch_size"]), key=widgets.key("t_bs"))
+    o = d["optimizer"]
+    name = now(widgets.key("opt", "name"), o["name"])
+    lr = now(widgets.key("opt", "lr"), o["lr"])
+    epochs_now = int(now(widgets.key("t_epochs"), d["training"]["epochs"]))
+    batch_now = int(now(widgets.key("t_bs"), d["training"]["batch_size"]))
+    with st.expander(f"**Optimizer** · {name} lr {float(lr):g} · batch {batch_now} · {epochs_now} epochs",
+                     icon=":material/tune:"):
+        opt = widgets.optimizer_options(d["optimizer"], advanced, columns=1)
+        c = st.columns(2)
+        epochs = c[0].number_input("epochs", 1, 100, int(d["training"]["epochs"]), key=widgets.key("t_epochs"))
+        batch = c[1].number_input("batch size", 1, 4096, int(d["training"]["batch_size"]), key=widgets.key("t_bs"))
 
-if advanced:
-    with st.container(border=True):
-        st.markdown("**Regularization**")
-        reg, data = widgets.regularization_options(d["regularization"], info.task, info.kind == "image", data)
-else:
-    reg = d["regularization"]
+    if advanced:
+        with st.expander(f"**Regularization** · {widgets.regularization_summary(d['regularization'], d['data'])}",
+                         icon=":material/shield:"):
+            reg, data = widgets.regularization_options(d["regularization"], info.task, info.kind == "image", data,
+                                                       columns=2)
+    else:
+        reg = d["regularization"]
+
+    label = st.text_input("Run label", value=f"{family} on {ds}", max_chars=LABEL_MAX,
+                          key=widgets.key("t_label", family, ds),
+                          help="The name of the next run on this page and the Runs page (you can rename a stored "
+                               "run there too).")
+    st.session_state[LABEL] = label
 
 try:
     cfg = parse_config({**d, "seed": seed, "data": data, "optimizer": opt, "regularization": reg,
                         "training": {**d["training"], "epochs": epochs, "batch_size": batch}})
 except ConfigError as exc:
-    st.error(f"These settings are not valid: {exc}")
+    live.error(f"These settings are not valid: {md(sentence(exc, capital=False), 2000)}")
     st.stop()
 state.set_config(cfg)
 load_data(cfg)  # build (and cache) the dataset now, not after the click on Train
@@ -102,15 +144,17 @@ design_error = None
 try:
     check_design(cfg, info)
 except SpecError as exc:
-    design_error = str(exc)
+    design_error = labels.design_message(exc)
+
 
 # --- controls -------------------------------------------------------------------------------
 def start_training() -> None:
-    # a button callback runs before the rerun, so the page draws the new job in one pass
-    # probes (feature maps, gates, gradients) ride along: measured once per epoch on a copy
+    # a button callback runs before the rerun, so the page draws the new job in one pass; the
+    # probes (inspect area, once per epoch) and the live view's frames ride along
     cfg = state.get_config()
-    job = pool.submit(Job(cfg, owner=owner, kind="train", label=f"{cfg.model.family} on {cfg.data.name}",
-                          make_trainer=probes.make_trainer, epoch_hooks=[probes.epoch_hook]))
+    name = clean_label(st.session_state.get(LABEL) or "") or f"{cfg.model.family} on {cfg.data.name}"
+    job = pool.submit(Job(cfg, owner=owner, kind="train", label=name, make_trainer=live_probe.make_trainer,
+                          epoch_hooks=[probes.epoch_hook]))
     st.session_state[state.TRAIN_JOB] = job.job_id
     state.dismiss_interrupted()  # a new training answers the report of the interrupted one
 
@@ -131,46 +175,61 @@ def fmt_eta(s: float | None) -> str:
 
 
 def status_line(snap) -> None:
-    if snap is None:
+    if snap is None and design_error:
+        st.warning("Train is disabled until the design fits the data: the error above says which block to change.",
+                   icon=":material/block:")
+    elif snap is None:
         st.info("Press **Train** to start. Training runs in the background: you can switch pages and come back.")
     elif snap.status == "queued":
         st.warning(f"Queued: {sidebar.status_text(snap).removeprefix('queued, ')} (the server trains "
                    f"{pool.max_workers} model(s) at a time, for all learners).", icon=":material/hourglass_top:")
-    elif snap.status in ("running", "paused"):
-        st.progress(snap.progress, text=f"{snap.status} · step {snap.step} of {snap.total_steps} · "
+    elif snap.status == "running":
+        st.progress(snap.progress, text=f"running · step {snap.step:,} of {snap.total_steps:,} · "
                                         f"ETA {fmt_eta(snap.eta_seconds)}")
+    elif snap.status == "paused":
+        st.progress(snap.progress, text=f"paused · step {snap.step:,} of {snap.total_steps:,} · no ETA while paused "
+                                        "(press Resume)")
     elif snap.status == "completed":
-        st.success(f"Completed. {snap.message}".strip(), icon=":material/check_circle:")
+        st.success(f"Completed. {md(sentence(snap.message))}".strip(), icon=":material/check_circle:")
     elif snap.status == "diverged":
-        st.error(f"Diverged: {snap.message}", icon=":material/warning:")
+        st.error(f"Diverged: {md(sentence(snap.message, capital=False))}", icon=":material/warning:")
     elif snap.status == "failed":
-        st.error(f"Failed: {snap.message}", icon=":material/error:")
+        st.error(f"Failed: {md(sentence(snap.message, capital=False))}", icon=":material/error:")
     else:
-        st.warning(f"Stopped. {snap.message}", icon=":material/stop_circle:")
+        msg = snap.message or ""
+        # the engine says "stopped during epoch 6": said once, as a sentence
+        text = sentence(msg) if msg.lower().startswith("stopped") else ("Stopped. " + sentence(msg)).strip()
+        st.warning(md(text), icon=":material/stop_circle:")
 
 
-def live_view(snap) -> None:
+def numbers_line(snap, task: str) -> str:
+    epochs = snap.epochs if snap is not None else []
+    last = epochs[-1] if epochs else None
+    parts = [f"validation {labels.metric_word(task)} " + (f"{last['val_metric']:.3f}" if last else "–"),
+             f"{snap.samples_per_sec:,.0f} samples/s" if snap and snap.samples_per_sec else "– samples/s",
+             f"epoch {snap.epoch_seconds:.1f} s" if snap and snap.epoch_seconds else "epoch – s",
+             f"lr {snap.lr:.3g}" if snap and snap.lr is not None else "lr –",
+             snap.device if snap and snap.device else ""]
+    return " · ".join(p for p in parts if p)
+
+
+def live_view(snap, job_family: str) -> None:
     status_line(snap)
     # The same elements before and after the click (empty until the first point), so the browser
     # updates charts it already drew instead of building them while training has started.
     task = (snap.task if snap is not None else "") or info.task
     epochs = snap.epochs if snap is not None else []
-    k = st.columns(5)
-    last = epochs[-1] if epochs else None
-    k[0].metric("val accuracy" if task == "classification" else "val MAE",
-                f"{last['val_metric']:.3f}" if last else "–")
-    k[1].metric("samples/s", f"{snap.samples_per_sec:,.0f}" if snap and snap.samples_per_sec else "–")
-    k[2].metric("epoch time", f"{snap.epoch_seconds:.1f} s" if snap and snap.epoch_seconds else "–")
-    k[3].metric("learning rate", f"{snap.lr:.3g}" if snap and snap.lr is not None else "–")
-    k[4].metric("device", snap.device if snap and snap.device else "–")
-    log_y = st.toggle("log scale (loss)", key="train_log_y")
-    live_chart([loss_figure(snap.steps if snap else [], snap.batch_losses if snap else [], epochs, log_y=log_y),
-                metric_figure(epochs, task)], key="train_curves", config=PNG_CONFIG,
-               revision=f"{snap.job_id if snap else ''}-{log_y}",
-               poll_every=LIVE_EVERY if snap is not None and snap.status in ACTIVE else 0)
+    st.caption(numbers_line(snap, task))
+    log_y = bool(st.session_state.get("train_log_y"))
+    frame = snap.extras.get(live_probe.LIVE) if snap is not None else None
+    figures = [loss_figure(snap.steps if snap else [], snap.batch_losses if snap else [], epochs, log_y=log_y),
+               metric_figure(epochs, task), inside_figure(frame, job_family), gradients_figure(frame)]
+    live_chart(figures, key="train_curves", config=PNG_CONFIG, revision=f"{snap.job_id if snap else ''}-{log_y}",
+               poll_every=LIVE_EVERY if snap is not None and snap.status in ACTIVE else 0,
+               height=figures[0]["layout"]["height"] + figures[2]["layout"]["height"] + 12)
     if epochs and snap.finished:  # a table widget mid-run would load its large script while training
         with st.expander("Epoch table"):
-            st.dataframe(pd.DataFrame(epochs), hide_index=True, width="stretch")
+            st.dataframe(pd.DataFrame(labels.human_rows(epochs, task)), hide_index=True, width="stretch")
 
 
 def redraw_page(job, snap) -> None:
@@ -215,44 +274,50 @@ def panel() -> None:
         redraw_page(job, snap)
     status = snap.status if snap is not None else None
     active = status in ACTIVE
-    b = st.columns([1.2, 1, 1, 1, 4])
+    b = st.container(key="train_buttons").columns([1.25, 1, 1, 1, 1.5], vertical_alignment="center")
     b[0].button("Train", type="primary", disabled=active or design_error is not None, key="train_start",
-                width="stretch", on_click=start_training)
+                width="stretch", on_click=start_training, icon=":material/play_arrow:",
+                help="Fix the design first: see the error below" if design_error else None)
     b[1].button("Pause", disabled=status != "running", key="train_pause", width="stretch",
                 on_click=control, args=("pause",))
     b[2].button("Resume", disabled=status != "paused", key="train_resume", width="stretch",
                 on_click=control, args=("resume",))
     b[3].button("Stop", disabled=not active, key="train_stop", width="stretch", on_click=control, args=("stop",))
+    b[4].toggle("log-scale loss", key="train_log_y")
     if design_error:
-        b[4].error(f"{design_error} Fix it on the Build page.", icon=":material/error:")
+        st.error(f"{md(design_error, 2000)} Fix it on the Build page.", icon=":material/error:")
         st.page_link("app_pages/build.py", label="Go to Build", icon=":material/construction:")
     if job is not None:
-        st.caption(f"Job: {job.label} · {job.config.training.epochs} epochs · "
+        st.caption(f"Job: {md(job.label, 100)} · {job.config.training.epochs} epochs · "
                    f"batch {job.config.training.batch_size} · {job.config.optimizer.name} "
                    f"lr {job.config.optimizer.lr:g}")
         differs_note(job.config)
-    live_view(snap)
+    live_view(snap, job.config.model.family if job is not None else family)
 
 
+if (st.session_state.pop(state.AUTOSTART, False) and design_error is None
+        and not (job is not None and job.status in ACTIVE)):
+    start_training()  # Home's "Train your first CNN": the learner lands on a running training
 job = state.train_job(pool)
 lost = state.interrupted() if job is None else []
 if lost:
-    st.warning("The server restarted while this workspace was training, and these jobs were interrupted "
-               "(nothing of them was saved): " + "; ".join(f"{r['label'] or r['kind']} (started {r['started']})"
-                                                          for r in lost) + ". Press Train to start again.",
-               icon=":material/restart_alt:")
-    st.button("Dismiss", key="train_dismiss_interrupted", on_click=state.dismiss_interrupted)
+    live.warning("The server restarted while this workspace was training, and these jobs were interrupted "
+                 "(nothing of them was saved): " + "; ".join(f"{md(r['label'] or r['kind'], 100)} (started "
+                                                            f"{r['started']})" for r in lost)
+                 + ". Press Train to start again.", icon=":material/restart_alt:")
+    live.button("Dismiss", key="train_dismiss_interrupted", on_click=state.dismiss_interrupted)
 snap = job.snapshot(pool.position(job)) if job is not None else None  # one copy of the job's record per whole-page draw
 st.session_state[PAGE] = ((snap.job_id, snap.status, len(snap.epochs)) if snap is not None else
                           (None, None, 0)) + (time.monotonic(),)
 # (the panel reruns the whole page if the job ends after this snapshot, so the results below
 # are drawn from a snapshot of the finished job)
-st.fragment(panel)()
+with live:
+    st.fragment(panel)()
 
 if job is not None and job.status in ("completed", "stopped", "diverged") and job.final_state is not None:
     st.subheader("Results")
     other = differing_fields([job.config, cfg])
-    st.caption(f"Of the job {job.label}: {describe_base(job.config)} · "
+    st.caption(f"Of the job {md(job.label, 100)}: {describe_base(job.config)} · "
                + (f"not the current experiment ({len(other)} setting(s) differ, listed above)" if other
                   else "the current experiment"))
     c = st.columns(4)
@@ -264,16 +329,14 @@ if job is not None and job.status in ("completed", "stopped", "diverged") and jo
         c[2].download_button("Download metrics (.csv)", pd.DataFrame(snap.epochs).to_csv(index=False),
                              file_name="metrics.csv", key="train_dl_metrics", width="stretch")
     c[3].download_button("Export as PyTorch script", export_script(job.config), file_name="train_model.py",
-                             key="train_export", width="stretch")
+                         key="train_export", width="stretch")
     if snap.run_id:
         st.caption(f"Saved as run `{snap.run_id}` (see the Runs page).")
     if snap.summary:
-        fin = snap.summary["final"]
-        st.caption(" · ".join(f"{k} {v:.4f}" for k, v in fin.items() if isinstance(v, (int, float)))
+        st.caption(labels.final_line(snap.summary["final"])
                    + f" · {snap.summary['params']:,} parameters · {snap.summary['wall_seconds']:.1f} s")
 
 if job is not None:
     st.divider()
-    st.caption(f"Inspect: the model of the job {job.label} ({describe_base(job.config)}).")
+    st.caption(f"Inspect: the model of the job {md(job.label, 100)} ({describe_base(job.config)}).")
     render_inspect(job)
-

@@ -32,6 +32,7 @@ from bigmodel_core.training.store import StoredRun
 from bigmodel_core.training.trainer import Trainer, load_data
 from ui import state
 from ui.figures import probes as figs
+from ui.literal import md, sentence
 
 CACHE = "inspect_cache"  # session key: (cache key, ProbeResult) of the last on-demand computation
 SEED = "inspect_seed"  # session key: seed of the "one per class" draw
@@ -152,7 +153,7 @@ def _body(source: Snapshot | StoredRun, trainer: Trainer | None, job: Job | None
     try:
         ds = _dataset(source, trainer)
     except Exception as exc:  # noqa: BLE001 - the page goes on without the inspect area
-        st.warning(f"Cannot load the data to inspect this model: {exc}")
+        st.warning(f"Cannot load the data to inspect this model: {md(sentence(exc, capital=False))}")
         return
     epoch_res = source.extras.get(probes.PROBES) if isinstance(source, Snapshot) else None
     default = epoch_res.index if isinstance(epoch_res, probes.ProbeResult) else 0
@@ -160,10 +161,10 @@ def _body(source: Snapshot | StoredRun, trainer: Trainer | None, job: Job | None
     try:
         res, origin = _result(source, trainer, job, ds, index, refresh)
     except probes.ProbeError as exc:
-        st.warning(str(exc))
+        st.warning(md(sentence(exc)))
         return
     except Exception as exc:  # noqa: BLE001 - a probe that breaks must not take the Train page with it
-        st.warning(f"Could not probe this model: {type(exc).__name__}: {exc}")
+        st.warning(f"Could not probe this model: {type(exc).__name__}: {md(sentence(exc, capital=False))}")
         return
     if res is None:
         st.info("The probes appear after the first epoch; press **Refresh now** to look at the weights as they are.")

@@ -13,7 +13,7 @@ import streamlit as st
 from bigmodel_core.config.lessons import Lesson, LessonError, load_lesson
 from bigmodel_core.config.specs import ConfigError
 from ui import state, widgets
-from ui.literal import md
+from ui.literal import md, sentence
 
 ACTIVE = "lesson_active"  # name of the active lesson (plain session value: survives page switches)
 SHOW_ALL = "lesson_show_all"  # the learner asked to see advanced controls anyway
@@ -25,6 +25,8 @@ def start_lesson(lesson: Lesson) -> None:
     widgets.bump()  # widgets start again from the loaded values
     st.session_state[ACTIVE] = lesson.name
     st.session_state[SHOW_ALL] = False
+    if lesson.compare is not None:
+        st.session_state["compare_kind"] = lesson.compare  # the Compare page's "What varies" choice
 
 
 def apply_lesson_query() -> str | None:
@@ -40,7 +42,8 @@ def apply_lesson_query() -> str | None:
         lesson = load_lesson(name)
         start_lesson(lesson)
     except (LessonError, ConfigError) as exc:
-        st.warning(f"This link's lesson could not be opened: {md(exc)}", icon=":material/school:")
+        st.warning(f"This link's lesson could not be opened: {md(sentence(exc, capital=False))}",
+                   icon=":material/school:")
         return None
     state.notify(f"Lesson started: {lesson.title}.", "info")
     return lesson.page
@@ -79,8 +82,10 @@ def _toggle_show_all() -> None:
     st.session_state[SHOW_ALL] = st.session_state["_lesson_show_all_widget"]
 
 
-def render_lesson_banner() -> None:
-    """Title, steps and Reset / Leave buttons of the active lesson; nothing without one."""
+def render_lesson_banner(compact: bool = False) -> None:
+    """Title, steps and Reset / Leave buttons of the active lesson; nothing without one.
+
+    ``compact`` folds the steps away (the Train page with a job, whose live view must stay in sight)."""
     lesson = active_lesson()
     if lesson is None:
         return
@@ -93,7 +98,7 @@ def render_lesson_banner() -> None:
                           help="Back to the full playground; the current experiment stays as it is"):
             end_lesson()
             st.rerun()
-        with st.expander("Steps", expanded=True):
+        with st.expander("Steps", expanded=not compact):
             st.markdown("\n".join(f"{i}. {step}" for i, step in enumerate(lesson.steps, start=1)))
         if lesson.hide_advanced:
             st.toggle("Show advanced controls", value=bool(st.session_state.get(SHOW_ALL, False)),

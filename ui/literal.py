@@ -45,6 +45,20 @@ def md(text: object, limit: int = MAX_CHARS) -> str:
     return _LINE_START.sub(start, s)
 
 
+def sentence(text: object, capital: bool = True) -> str:
+    """``text`` as a sentence: a capital first letter (unless ``capital`` is False, e.g. after a colon
+    or when it starts with a field name) and a full stop at the end (if it has none).
+
+    Engine messages are written to follow a colon ("stopped during epoch 6"); shown on their own
+    they read as sentences ("Stopped during epoch 6.")."""
+    s = str(text).strip()
+    if not s:
+        return s
+    if capital:
+        s = s[0].upper() + s[1:]
+    return s if s[-1] in ".!?" else s + "."
+
+
 def details(lines: Sequence[str]) -> None:
     """Lines from outside in a plain code block (no Markdown, no HTML), at most MAX_LINES."""
     shown = [cut(x) for x in lines[:MAX_LINES]]

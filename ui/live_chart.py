@@ -6,11 +6,16 @@ browser and the training side by side, that CPU comes out of the training. This 
 one Plotly instance per figure and applies each update in place (``Plotly.react``), which also
 keeps a zoom the learner made while the curve grows.
 
-The page loads plotly.js's "basic" bundle (scatter, bar and pie traces; 1.2 MB instead of the
-full 4.8 MB bundle, so the chart is ready sooner after the page opens), shipped next to it:
-``plotly-basic.min.js`` from the npm package ``plotly.js-basic-dist-min`` at the plotly.js
-version the installed ``plotly`` package bundles (MIT licence, in ``LICENSE.plotly``). Nothing
-is downloaded at run time.
+The same row shows the live look inside the model (ui.figures.live_probe): a figure with a ``rev``
+key is redrawn only when its ``rev`` changes, so a probe measured once per epoch is drawn once
+per epoch however often the curves update. On a narrow screen (a phone) the charts' toolbar is
+not shown, so it cannot cover a legend.
+
+The page loads plotly.js's "cartesian" bundle (scatter, bar, heatmap and the other 2-D traces;
+1.5 MB instead of the full 4.8 MB bundle, so the chart is ready sooner after the page opens),
+shipped next to it: ``plotly-cartesian.min.js`` from the npm package
+``plotly.js-cartesian-dist-min`` at the plotly.js version the installed ``plotly`` package
+bundles (MIT licence, in ``LICENSE.plotly``). Nothing is downloaded at run time.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ _component = components.declare_component("live_chart", path=str(FOLDER))
 
 
 def live_chart(figures: Sequence[dict], key: str, revision: str = "", config: dict | None = None,
-               poll_every: float = 0) -> None:
+               poll_every: float = 0, height: int | None = None) -> None:
     """Draw ``figures`` (plain dicts in Plotly's figure format) side by side, stacked on narrow
     screens, and update them in place.
 

@@ -2,22 +2,38 @@
 
 Job states come from the job pool's snapshots, the same ones the pages read, so the sidebar
 and a page agree within one refresh. Slot counts are the whole server's (every learner's).
+
+No torch here: on a server that has not trained yet there is no job pool, so there are no jobs
+to show, and the device is named once the background warm-up (ui.warmup) has found it.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+import sys
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from bigmodel_core.training.jobs import ACTIVE, Snapshot
-from bigmodel_core.training.trainer import device_label, resolve_device
-from ui import state
+from bigmodel_core.limits import current_limits
+from ui import state, warmup
+
+if TYPE_CHECKING:
+    from bigmodel_core.training.jobs import Snapshot
 
 
-@lru_cache(maxsize=1)
 def _device() -> str:
-    return device_label(resolve_device("auto"))
+    label = warmup.device()
+    if label is None and "torch" in sys.modules:  # the page loaded the engine before the warm-up got there
+        from bigmodel_core.training.trainer import device_label, resolve_device  # noqa: PLC0415 - torch is loaded
+
+        label = device_label(resolve_device("auto"))
+    return label or "being detected (the engine is loading)"
+
+
+def show_device(slot) -> None:
+    """Write the device line into ``slot`` (from :func:`render`); app.py calls it again after the page ran,
+    so a page that loaded the engine shows the device without another rerun."""
+    slot.markdown(f"**Device:** {_device()}")
 
 
 def status_text(snap: Snapshot, progress: bool = True) -> str:
@@ -33,13 +49,20 @@ POLL_EVERY = 3.0  # seconds between sidebar refreshes while one of this workspac
 
 
 def _job_panel(on_train_page: bool) -> None:
-    pool = state.get_pool()
+    pool = state.pool_if_started()
     owner = state.owner_id()
     if on_train_page:
         # the Train page shows its job's state itself, refreshed with the curves: the sidebar, drawn
         # once with the page and not polled there, points to it rather than repeat a state that ages
         st.caption("Training job: its state is shown on this page.")
-    else:
+    if pool is None:  # nothing has trained on this server since it started
+        if not on_train_page:
+            st.caption("Training job: interrupted by a server restart (see the Train page)." if state.interrupted()
+                       else "No training job in this workspace.")
+        st.caption(f"All learners on this server: 0 of {current_limits().max_concurrent_jobs} training slots busy, "
+                   "0 waiting.")
+        return
+    if not on_train_page:
         job = state.train_job(pool)
         snap = pool.snapshot(owner, job.job_id) if job is not None else None
         if snap is not None:
@@ -51,7 +74,7 @@ def _job_panel(on_train_page: bool) -> None:
         else:
             st.caption("No training job in this workspace.")
     others = [pool.snapshot(owner, j.job_id, touch=False) for j in pool.jobs_of(owner)
-              if j.kind != "train" and j.status in ACTIVE]
+              if j.kind != "train" and j.status in state.ACTIVE]
     others = [s for s in others if s is not None]
     if others:
         counts: dict[str, int] = {}
@@ -77,16 +100,18 @@ def _workspace_box() -> None:
         st.button("Yes, start a fresh workspace", type="primary", key="workspace_fresh", on_click=_fresh)
 
 
-def render(live: bool = True) -> None:
+def render(live: bool = True):
     """Draw the sidebar. ``live=False`` on a page that shows the job itself (Train): no polling there.
 
     The panel polls only while one of this workspace's jobs is queued, running or paused: every
     rerun costs the browser and the server CPU that a training on the same machine would use, and
     a workshop server has one such panel per open tab.
     """
-    pool = state.get_pool()
-    active = any(j.status in ACTIVE for j in pool.jobs_of(state.owner_id()))
+    pool = state.pool_if_started()
+    active = pool is not None and any(j.status in state.ACTIVE for j in pool.jobs_of(state.owner_id()))
     with st.sidebar:
-        st.markdown(f"**Device:** {_device()}")
+        slot = st.empty()
+        show_device(slot)
         st.fragment(_job_panel, run_every=POLL_EVERY if live and active else None)(not live)
         _workspace_box()
+    return slot

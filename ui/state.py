@@ -10,27 +10,36 @@ find its work again (the current experiment, each model family's design, the com
 fine-tunes) is saved in the workspace's folder in the run store (bigmodel_core.training.workspace);
 running jobs live in the job pool and are found again by owner. A browser that refuses the
 cookie gets a workspace per tab, as a session.
+
+This module loads no torch: Home and the sidebar use it before the engine is warm (ui.warmup).
+The job pool and the comparison model are imported where they are first needed.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from bigmodel_core.config.presets import load_preset
 from bigmodel_core.config.specs import ConfigError, ExperimentConfig, parse_config
-from bigmodel_core.experiments.compare import Comparison
 from bigmodel_core.training import workspace as ws
-from bigmodel_core.training.jobs import ACTIVE, Job, JobPool
 from bigmodel_core.training.store import RunStore, default_store, sweep_unfinished
 from ui.workspace import cookie_token, store_token
+
+if TYPE_CHECKING:
+    from bigmodel_core.experiments.compare import Comparison
+    from bigmodel_core.training.jobs import Job, JobPool
+
+# the job states of bigmodel_core.training.jobs.ACTIVE, here so that reading a saved comparison loads no torch
+ACTIVE = ("queued", "running", "paused")
 
 CONFIG = "config"  # the current ExperimentConfig
 OWNER = "owner"  # the workspace id that owns jobs and runs (derived from the browser's token)
 TRAIN_JOB = "train_job_id"  # the Train page's current job
+AUTOSTART = "train_autostart"  # set by Home's first-step button: the Train page starts the training on arrival
 NOTICE = "notice"  # one-shot message shown at the top of the next page render
 PENDING = "_workspace_pending"  # (token, nonce) of a token this session issued for the browser to keep
 SAVED_CONFIG = "_workspace_saved_config"  # the config JSON last written to the workspace
@@ -44,9 +53,23 @@ def get_store() -> RunStore:
     return store
 
 
+_POOL_MADE = False  # set once get_pool has built the process's pool (a process-wide fact, like the pool)
+
+
 @st.cache_resource
 def get_pool() -> JobPool:
-    return JobPool(store=get_store())
+    global _POOL_MADE
+    from bigmodel_core.training.jobs import JobPool  # noqa: PLC0415 - loads torch: not for pages that never train
+
+    pool = JobPool(store=get_store())
+    _POOL_MADE = True
+    return pool
+
+
+def pool_if_started() -> JobPool | None:
+    """The job pool if this process has one, else None (then no workspace has jobs): lets the sidebar
+    show the state of jobs without loading torch on a server that has not trained yet."""
+    return get_pool() if _POOL_MADE else None
 
 
 @st.cache_resource
@@ -89,8 +112,8 @@ def sync_cookie() -> None:
 
 def start_fresh_workspace() -> None:
     """Leave the current workspace in this browser: stop its jobs and start an empty one."""
-    pool, owner = get_pool(), owner_id()
-    for job in pool.jobs_of(owner):
+    pool, owner = pool_if_started(), owner_id()
+    for job in pool.jobs_of(owner) if pool is not None else []:
         if job.status in ACTIVE:
             job.stop()
     st.session_state.clear()
@@ -174,6 +197,8 @@ def load_comparison() -> Comparison | None:
     rec = recall("compare")
     if not isinstance(rec, dict):
         return None
+    from bigmodel_core.experiments.compare import Comparison  # noqa: PLC0415 - loads torch: the Compare page only
+
     try:
         comp = Comparison.from_dict(rec.get("comparison"))
     except (ConfigError, TypeError, ValueError):

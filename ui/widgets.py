@@ -12,7 +12,6 @@ from typing import Any
 import streamlit as st
 
 from bigmodel_core.config.specs import ACTIVATIONS, OPTIMIZERS, SCHEDULES
-from bigmodel_core.data import DATASET_NAMES, dataset_info
 from bigmodel_core.limits import current_limits
 
 REV = "build_rev"
@@ -44,6 +43,9 @@ def default_data(name: str) -> dict[str, Any]:
 
 
 def datasets_for(family: str) -> list[str]:
+    # the data registry loads torch, and ui.lesson imports this module on every page, Home included
+    from bigmodel_core.data import DATASET_NAMES, dataset_info  # noqa: PLC0415 - heavy import, paid when used
+
     kind = "image" if family == "cnn" else "sequence"
     return [n for n in DATASET_NAMES if dataset_info(n).kind == kind]
 
@@ -106,9 +108,17 @@ def rnn_options(m: dict[str, Any], advanced: bool) -> dict[str, Any]:
     return out
 
 
-def optimizer_options(o: dict[str, Any], advanced: bool) -> dict[str, Any]:
+def _grid(n: int, columns: int) -> list:
+    """``n`` widget slots laid out ``columns`` to a row (a narrow settings column takes 1 or 2)."""
+    slots: list = []
+    while len(slots) < n:
+        slots += st.columns(columns) if columns > 1 else [st.container()]
+    return slots[:n]
+
+
+def optimizer_options(o: dict[str, Any], advanced: bool, columns: int = 3) -> dict[str, Any]:
     out = dict(o)
-    c = st.columns(3)
+    c = _grid(3, columns)
     out["name"] = c[0].selectbox("optimizer", OPTIMIZERS, OPTIMIZERS.index(o["name"]),
                                  format_func=lambda n: OPTIMIZER_LABELS[n], key=key("opt", "name"))
     out["lr"] = c[1].number_input("learning rate", 1e-6, 100.0, float(o["lr"]), format="%.5g",
@@ -116,7 +126,7 @@ def optimizer_options(o: dict[str, Any], advanced: bool) -> dict[str, Any]:
     out["schedule"] = c[2].selectbox("schedule", SCHEDULES, SCHEDULES.index(o["schedule"]),
                                      key=key("opt", "sched"))
     if advanced:
-        c = st.columns(3)
+        c = _grid(3, columns)
         uses_momentum = out["name"] in ("momentum", "nesterov", "rmsprop")
         m = o["momentum"] if o["momentum"] is not None else (0.9 if out["name"] in ("momentum", "nesterov") else 0.0)
         momentum = c[0].number_input("momentum", 0.0, 0.999, float(m), 0.05, key=key("opt", "mom"),
@@ -132,10 +142,23 @@ def optimizer_options(o: dict[str, Any], advanced: bool) -> dict[str, Any]:
     return out
 
 
-def regularization_options(r: dict[str, Any], task: str, is_image: bool, data: dict[str, Any]
-                           ) -> tuple[dict[str, Any], dict[str, Any]]:
+def regularization_summary(r: dict[str, Any], data: dict[str, Any]) -> str:
+    """One line for a collapsed settings group: "L2 0.001 · clip 1 · early stopping (3)", or "none"."""
+    parts = [f"{name} {r[k]:g}" for k, name in (("l1", "L1"), ("l2", "L2"), ("label_smoothing", "smoothing"))
+             if r.get(k)]
+    if r.get("grad_clip"):
+        parts.append(f"clip {r['grad_clip']:g}")
+    if r.get("early_stopping"):
+        parts.append(f"early stopping ({r['early_stopping'].get('patience', 3)})")
+    if data.get("augment"):
+        parts.append("augmentation")
+    return " · ".join(parts) or "none"
+
+
+def regularization_options(r: dict[str, Any], task: str, is_image: bool, data: dict[str, Any],
+                           columns: int = 4) -> tuple[dict[str, Any], dict[str, Any]]:
     out, data = dict(r), dict(data)
-    c = st.columns(4)
+    c = _grid(4, columns)
     out["l1"] = c[0].number_input("L1 penalty", 0.0, 1.0, float(r["l1"]), format="%.5g", key=key("reg", "l1"))
     out["l2"] = c[1].number_input("L2 penalty", 0.0, 1.0, float(r["l2"]), format="%.5g", key=key("reg", "l2"),
                                   help="Added to the loss: l2 * sum of squared weights (biases excluded).")
@@ -144,7 +167,7 @@ def regularization_options(r: dict[str, Any], task: str, is_image: bool, data: d
     clip = c[3].number_input("gradient clip (0 = off)", 0.0, 100.0, float(r["grad_clip"] or 0.0), 0.5,
                              key=key("reg", "clip"))
     out["grad_clip"] = clip or None
-    c = st.columns(4)
+    c = _grid(4, columns)
     es = r["early_stopping"]
     on = c[0].checkbox("early stopping", es is not None, key=key("reg", "es"))
     if on:

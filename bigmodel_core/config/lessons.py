@@ -40,6 +40,15 @@ class Lesson(BaseModel):
     steps: list[str] = Field(min_length=1)
     hide_advanced: bool = True
     order: int = 100  # position on the Lessons page
+    compare: str | None = Field(None, description="on the Compare page, what varies when the lesson starts")
+
+    @field_validator("compare")
+    @classmethod
+    def _known_kind(cls, v: str | None) -> str | None:
+        kinds = ("optimizer", "regularizer", "model family", "one setting")
+        if v is not None and v not in kinds:
+            raise ValueError(f"unknown comparison {v!r}; choose one of: {', '.join(kinds)}")
+        return v
 
     @field_validator("page")
     @classmethod

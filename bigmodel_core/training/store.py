@@ -23,16 +23,15 @@ import time
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
-
-import torch
-from safetensors.torch import load_file
-from safetensors.torch import save as save_safetensors
+from typing import TYPE_CHECKING, Any, Iterable
 
 from bigmodel_core.atomic import atomic_write_bytes, atomic_write_text
 from bigmodel_core.config.specs import ExperimentConfig, parse_config
 from bigmodel_core.data import DatasetError
 from bigmodel_core.data.uploads import register_run_data, run_data_files
+
+if TYPE_CHECKING:  # torch is loaded where weights are read or written, not by every page that lists runs
+    import torch
 
 METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "train_metric", "val_metric", "lr", "seconds")
 _RUN_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{5,63}\Z")  # \Z, not $: $ also matches before a final newline
@@ -41,6 +40,17 @@ _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
 
 class StoreError(OSError):
     """The run store could not read or write; the message says what and where."""
+
+
+LABEL_MAX = 80  # characters of a run's label
+
+
+def clean_label(label: str) -> str:
+    """A run label as stored: one line of printable text, at most LABEL_MAX characters."""
+    if not isinstance(label, str):
+        raise StoreError(f"a run label must be text, not {type(label).__name__}")
+    text = " ".join("".join(c if c.isprintable() else " " for c in label[:10 * LABEL_MAX]).split())
+    return text[:LABEL_MAX]
 
 
 def new_run_id(prefix: str = "run") -> str:
@@ -68,7 +78,9 @@ def history_rows(history: Iterable[Any]) -> list[dict[str, Any]]:
 
 
 def save_weights_bytes(state: dict[str, torch.Tensor]) -> bytes:
-    return save_safetensors({k: v.detach().cpu().contiguous() for k, v in state.items()})
+    from safetensors.torch import save  # noqa: PLC0415 - loads torch: paid only when weights are written
+
+    return save({k: v.detach().cpu().contiguous() for k, v in state.items()})
 
 
 def write_run(run_dir: Path, config: ExperimentConfig, rows: list[dict[str, Any]], summary: dict[str, Any],
@@ -121,6 +133,8 @@ class StoredRun:
         f = self.path / "model.safetensors"
         if not f.exists():
             raise StoreError(f"run {self.run_id} has no saved weights")
+        from safetensors.torch import load_file  # noqa: PLC0415 - loads torch: paid only when weights are read
+
         return load_file(str(f))
 
 
@@ -187,6 +201,15 @@ class RunStore:
         if not owns(run.summary, owner):
             raise StoreError(f"run {run_id!r} is not yours to share")
         atomic_write_text(run.path / "summary.json", json.dumps(dict(run.summary, shared=shared), indent=2))
+
+    def set_label(self, run_id: str, owner: str, label: str) -> str:
+        """Rename the owner's run (the name the pages show); returns the label as stored."""
+        label = clean_label(label)
+        run = self.load(run_id, owner=owner)
+        if not owns(run.summary, owner):
+            raise StoreError(f"run {run_id!r} is not yours to rename")
+        atomic_write_text(run.path / "summary.json", json.dumps(dict(run.summary, label=label), indent=2))
+        return label
 
     def prune(self, owner: str, keep: int) -> list[str]:
         """Delete the owner's oldest runs beyond ``keep``; returns the deleted ids."""

@@ -158,6 +158,8 @@ def test_each_run_keeps_its_colour_in_every_chart():
 
     at, _ = compare_app(comparison=finished_comparison())
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    for el in at.get("component_instance"):  # the live curves
+        charts += json.loads(el.proto.json_args).get("figures", [])
     assert len(charts) >= 2
     seen: dict[str, set[str]] = {}
     for spec in charts:
@@ -172,3 +174,53 @@ def test_each_run_keeps_its_colour_in_every_chart():
     assert set(seen) == {"sgd lr=0.05", "momentum lr=0.01", "adam lr=1e-3"}
     assert all(len(colours) == 1 for colours in seen.values())
     assert len({next(iter(c)) for c in seen.values()}) == 3
+
+
+def lesson_app(name: str) -> AppTest:
+    from bigmodel_core.config.lessons import load_lesson
+
+    lesson = load_lesson(name)
+    at = AppTest.from_file(str(ROOT / "app_pages/compare.py"), default_timeout=60)
+    at.session_state["owner"] = secrets.token_hex(6)
+    at.session_state["config"] = lesson.config().with_changes({"training.device": "cpu"})
+    at.session_state["lesson_active"] = name
+    if lesson.compare:
+        at.session_state["compare_kind"] = lesson.compare
+    return at.run()
+
+
+def test_the_rnn_lesson_compares_model_families_without_typing_a_path():
+    at = lesson_app("rnn_vs_lstm")
+    assert not at.exception
+    assert at.radio(key="compare_kind").value == "model family"
+    plan = at.dataframe[0].value
+    assert list(plan["run"]) == ["plain RNN", "LSTM"] and list(plan["model.family"]) == ["rnn", "lstm"]
+    assert not at.text_input  # no dotted path to type
+    assert not [b for b in at.button if b.key == "compare_lesson"]  # the overfitting button is not this lesson's
+
+
+def test_the_overfitting_button_belongs_to_its_lesson_and_to_the_free_playground():
+    assert [b for b in lesson_app("overfitting_dropout").button if b.key == "compare_lesson"]
+    assert not [b for b in lesson_app("adam_vs_sgd").button if b.key == "compare_lesson"]
+    at, _ = compare_app()
+    assert at.button(key="compare_lesson")
+
+
+def test_show_advanced_controls_shows_more_on_compare():
+    at = lesson_app("adam_vs_sgd")
+    assert at.radio(key="compare_kind").options == ["optimizer", "regularizer"]
+    assert not [b for b in at.button if b.key == "compare_to_shot"]
+    at.toggle(key="_lesson_show_all_widget").set_value(True).run()
+    assert "one setting" in at.radio(key="compare_kind").options
+    assert at.button(key="compare_to_shot")
+
+
+def test_the_curves_carry_what_was_compared_for_an_exported_png():
+    import json
+
+    at, _ = compare_app(comparison=finished_comparison())
+    fig = next(f for el in at.get("component_instance")
+               for f in json.loads(el.proto.json_args).get("figures", []))
+    title = fig["layout"]["title"]["text"]
+    assert title.startswith("Optimizer: 3 runs") and "optimizer.name, optimizer.lr" in title
+    assert "synthetic_digits" in title and "seed 0" in title

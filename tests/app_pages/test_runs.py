@@ -143,3 +143,16 @@ def test_a_malformed_run_link_gets_the_same_refusal():
     at = linked_app(secrets.token_hex(6), "../../etc/passwd")
     assert not at.exception
     assert any("Cannot open the run in this link" in e.value for e in at.error)
+
+
+def test_a_run_is_renamed_from_its_details_and_the_metrics_have_human_headings():
+    me = secrets.token_hex(6)
+    run_id = save(me, cfg(), "cnn on synthetic_digits")
+    at = runs_app(me)
+    metrics = at.dataframe[-1].value
+    assert "validation accuracy" in metrics.columns and "val_metric" not in metrics.columns
+    at.text_input(key=f"runs_label_{run_id}").set_value("<b>first</b> try")
+    at.button(key=f"FormSubmitter:runs_rename_{run_id}-Rename").click().run()
+    assert not at.exception
+    assert default_store().load(run_id).summary["label"] == "<b>first</b> try"
+    assert at.dataframe[0].value["label"].tolist() == ["<b>first</b> try"]

@@ -132,3 +132,47 @@ def test_a_queued_job_shows_its_position_and_counts_as_watched():
     finally:
         for b in blockers:
             b.stop()
+
+
+def test_arriving_from_homes_first_step_starts_the_training():
+    at = AppTest.from_file(str(ROOT / "app_pages/train.py"), default_timeout=60)
+    at.session_state["config"] = tiny().with_changes({"training.epochs": 30, "data.train_size": 1024})
+    at.session_state["train_autostart"] = True
+    at.run()
+    assert not at.exception
+    assert at.button(key="train_start").disabled and not at.button(key="train_stop").disabled
+    assert batch_points(at) >= 1
+    assert "train_autostart" not in at.session_state  # once: a later visit does not start another
+    at.button(key="train_stop").click().run()
+
+
+def test_settings_sit_in_expanders_that_sum_them_up_and_the_run_takes_the_label():
+    at = train_app()
+    heads = [e.label for e in at.expander]
+    assert any(h.startswith("**Optimizer** · adam lr 0.002 · batch 64 · 1 epochs") for h in heads), heads
+    assert any(h.startswith("**Data** · synthetic_digits · 256 train / 64 validation · seed 0") for h in heads), heads
+    at.number_input(key="w0_t_epochs").set_value(2).run()
+    assert any("batch 64 · 2 epochs" in e.label for e in at.expander)  # the summary follows the widget at once
+    at.text_input(key="w0_t_label_cnn_synthetic_digits").set_value("my *first* run").run()
+    at.button(key="train_start").click().run()
+    job = state_job(at)
+    assert job.label == "my *first* run"
+    assert any("my \\*first\\* run" in c.value for c in at.caption)  # shown literally, not as Markdown
+    at.button(key="train_stop").click().run()
+
+
+def state_job(at):
+    from ui.state import get_pool
+
+    return get_pool().get(at.session_state["owner"], at.session_state["train_job_id"])
+
+
+def test_a_paused_job_says_it_is_paused_instead_of_a_frozen_eta():
+    at = train_app(tiny().with_changes({"training.epochs": 50, "data.train_size": 2048}))
+    at.button(key="train_start").click().run()
+    at.button(key="train_pause").click().run()
+    text = " ".join(p.proto.text for p in at.get("progress"))
+    assert "paused ·" in text and "no ETA while paused" in text and "ETA " not in text.replace("no ETA", "")
+    at.button(key="train_stop").click().run()
+    assert any(w.value.startswith("Stopped during epoch 1.") for w in at.warning), [w.value for w in at.warning]
+    assert not any("Stopped. stopped" in w.value for w in at.warning)

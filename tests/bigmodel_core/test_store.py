@@ -96,3 +96,15 @@ def test_permission_error_gives_clear_message(tmp_path, monkeypatch):
     monkeypatch.setattr(st.tempfile, "mkstemp", denied)
     with pytest.raises(StoreError, match="permission denied"):
         write_run(tmp_path / "r", tiny(), [], {}, None)
+
+
+def test_the_owner_renames_a_run_and_nobody_else_can(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = store.save(tiny(), [], {"status": "completed"}, None, owner="alice", label="cnn on synthetic_digits")
+    assert store.set_label(run_id, "alice", "  first try,\n lr 0.01\t ") == "first try, lr 0.01"
+    assert store.load(run_id).summary["label"] == "first try, lr 0.01"
+    assert store.set_label(run_id, "alice", "x" * 500) == "x" * 80
+    with pytest.raises(StoreError):
+        store.set_label(run_id, "mallory", "mine now")
+    assert store.load(run_id).summary["label"] == "x" * 80
+    assert store.load(run_id).summary["owner"] == "alice"  # renaming keeps everything else

@@ -17,10 +17,11 @@ EPOCHS = [dict(epoch=1, step=40, train_loss=1.2, val_loss=1.0, train_metric=0.6,
 
 
 def test_bundled_plotly_js_is_the_version_the_python_package_targets():
-    head = (FOLDER / "plotly-basic.min.js").read_text(encoding="utf-8")[:200]
-    version = re.search(r"plotly\.js \(basic - minified\) v(\S+)", head).group(1)
+    head = (FOLDER / "plotly-cartesian.min.js").read_text(encoding="utf-8")[:200]
+    version = re.search(r"plotly\.js \(cartesian - minified\) v(\S+)", head).group(1)
     assert version == get_plotlyjs_version()
-    assert 'src="plotly-basic.min.js"' in (FOLDER / "index.html").read_text(encoding="utf-8")
+    assert 'src="plotly-cartesian.min.js"' in (FOLDER / "index.html").read_text(encoding="utf-8")
+    assert sorted(p.name for p in FOLDER.glob("*.js")) == ["plotly-cartesian.min.js"]  # one bundle, no leftovers
 
 
 def test_live_figures_are_valid_plotly_figures_of_the_measured_points():

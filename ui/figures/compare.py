@@ -48,8 +48,12 @@ def _finite(v: object) -> float | None:
 
 
 def _layout(fig: go.Figure, height: int, title: str | None) -> go.Figure:
-    fig.update_layout(height=height, template="plotly_white", margin=dict(l=10, r=10, t=60 if title else 30, b=10),
-                      title=title, legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0, font=dict(size=13)),
+    # the legend under the plots: above them the chart's toolbar (on hover) would cover it
+    fig.update_layout(height=height, template="plotly_white", margin=dict(l=10, r=10, t=84 if title else 30, b=10),
+                      title=dict(text=title, x=0, xanchor="left", xref="container", y=1, yanchor="top",
+                                 yref="container", pad=dict(t=18, l=10), font=dict(size=16)) if title else None,
+                      font=dict(family='"Source Sans Pro", "Source Sans 3", sans-serif', color="#31333F"),
+                      legend=dict(orientation="h", yanchor="top", y=-0.24, x=0, font=dict(size=13)),
                       hovermode="x unified")
     return fig
 
@@ -64,23 +68,27 @@ def _metric(v: object, task: str) -> float | None:
 
 
 def curves_figure(series: Sequence[Series], task: str, *, height: int = 420, title: str | None = None,
-                  log_loss: bool = False) -> go.Figure:
-    """Loss (left) and the task metric (right) per epoch for every run, on a shared epoch axis."""
+                  log_loss: bool = False, colors: Sequence[str] | None = None) -> go.Figure:
+    """Loss (left) and the task metric (right) per epoch for every run, on a shared epoch axis.
+
+    ``colors`` (one per series) replace the colours by position, where a page has its own colour map
+    (the Fine-tune page colours runs by strategy, as in its other charts)."""
     fig = make_subplots(rows=1, cols=2, shared_xaxes=True, horizontal_spacing=0.08,
                         subplot_titles=("Loss", metric_name(task).capitalize()))
     for i, s in enumerate(series):
         xs = [int(e["epoch"]) for e in s.epochs]
         group = f"run:{s.name}"
+        run_color = colors[i] if colors else color(i)
         label = s.name + (f" ({s.status})" if s.status in ("diverged", "failed", "stopped") else "")
         for col, (train_key, val_key) in enumerate((("train_loss", "val_loss"), ("train_metric", "val_metric")), 1):
             conv = _finite if col == 1 else (lambda v: _metric(v, task))
             fig.add_trace(go.Scatter(
                 x=xs, y=[conv(e.get(val_key)) for e in s.epochs], mode="lines+markers", name=label,
-                legendgroup=group, showlegend=col == 1, line=dict(color=color(i), width=2.5),
+                legendgroup=group, showlegend=col == 1, line=dict(color=run_color, width=2.5),
                 hovertemplate=f"{s.name} validation: %{{y:.4g}}<extra></extra>"), row=1, col=col)
             fig.add_trace(go.Scatter(
                 x=xs, y=[conv(e.get(train_key)) for e in s.epochs], mode="lines+markers", name=f"{s.name} train",
-                legendgroup=group, showlegend=False, line=dict(color=color(i), width=1.5, dash="dash"),
+                legendgroup=group, showlegend=False, line=dict(color=run_color, width=1.5, dash="dash"),
                 marker=dict(symbol="circle-open"), hovertemplate=f"{s.name} train: %{{y:.4g}}<extra></extra>"),
                 row=1, col=col)
     # a legend key for the two line styles, drawn in grey so it names no run

@@ -118,7 +118,7 @@ def gates_figure(steps: Sequence[LSTMStep] | Sequence[GRUStep], t: int) -> go.Fi
         panels = [("i", "input gate i"), ("f", "forget gate f"), ("g", "candidate g"), ("o", "output gate o"),
                   ("c", "cell state c"), ("h", "hidden state h")]
     else:
-        panels = [("r", "reset gate r"), ("z", "update gate z (textbook)"), ("n", "candidate h~"),
+        panels = [("r", "reset gate r"), ("z", "update gate z (as on this page)"), ("n", "candidate h~"),
                   ("h", "hidden state h")]
     cols = 3 if len(panels) == 6 else 2
     rows = len(panels) // cols

@@ -96,6 +96,9 @@ def _image_axes(fig: go.Figure, row: int, col: int) -> None:
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain", row=row, col=col)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed",
                      constrain="domain", row=row, col=col)
+    sub = fig.get_subplot(row, col)
+    sub.yaxis.scaleanchor = sub.yaxis.anchor  # an 8x8 map is drawn square, not stretched to its panel
+    sub.yaxis.scaleratio = 1
 
 
 def before_after_figure(layer: str, kind: str, before: np.ndarray, after: np.ndarray,

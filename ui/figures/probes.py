@@ -45,11 +45,26 @@ def _layout(fig: go.Figure, title: str, height: int = 340) -> go.Figure:
     return fig
 
 
+def square_pixels(fig: go.Figure) -> go.Figure:
+    """Every image panel keeps its aspect (an 8x8 digit is drawn square, not stretched to its cell):
+    each y axis is scaled to the x axis it is anchored to."""
+    for name in list(fig.layout):
+        if name.startswith("yaxis"):
+            axis = fig.layout[name]
+            axis.scaleanchor = axis.anchor if axis.anchor and axis.anchor != "free" else "x"
+            axis.scaleratio = 1
+    return fig
+
+
 def _image_axes(fig: go.Figure, row: int | None = None, col: int | None = None) -> None:
     kw = {} if row is None else {"row": row, "col": col}
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain", **kw)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed",
                      scaleanchor="x" if row is None else None, constrain="domain", **kw)
+    if row is not None:
+        sub = fig.get_subplot(row, col)
+        sub.yaxis.scaleanchor = sub.yaxis.anchor  # square pixels in this panel too
+        sub.yaxis.scaleratio = 1
 
 
 def mosaic(maps: np.ndarray, per_map: bool = False, cols: int | None = None,

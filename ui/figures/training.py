@@ -16,6 +16,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from bigmodel_core.nn.shapes import LayerInfo
+from ui.figures.probes import square_pixels
 
 TRAIN_COLOR = "#4C6EF5"
 VAL_COLOR = "#F76707"
@@ -38,12 +39,14 @@ def _layout(fig: go.Figure, height: int = 340) -> go.Figure:
 # also trains: they are plain dicts in Plotly's figure format, because building and validating a
 # go.Figure costs ~60 ms of Python (GIL) time per figure, which the training thread waits for.
 _WHITE = pio.templates["plotly_white"].to_plotly_json()
-_LIVE_STYLE = dict(  # the look of Streamlit's own charts: bold title on the left, legend below it
+_LIVE_STYLE = dict(  # the look of Streamlit's own charts: bold title on the left; the legend under the plot,
+    # where the chart's toolbar (top right, on hover) never covers it
     font=dict(family='"Source Sans Pro", "Source Sans 3", sans-serif', color="#31333F"),
-    legend=dict(orientation="h", x=0, xanchor="left", y=1.02, yanchor="bottom"),
-    margin=dict(l=10, r=10, t=72, b=10),
+    legend=dict(orientation="h", x=0, xanchor="left", y=-0.3, yanchor="top"),
+    margin=dict(l=10, r=10, t=44, b=34),
     template=_WHITE,
 )
+LIVE_HEIGHT = 300
 
 
 def _finite(values: Sequence[float]) -> list[float | None]:
@@ -51,7 +54,8 @@ def _finite(values: Sequence[float]) -> list[float | None]:
     return [float(v) if math.isfinite(v) else None for v in values]
 
 
-def _live_figure(traces: list[dict], title: str, xaxis: dict, yaxis: dict, height: int = 340) -> dict:
+def live_figure(traces: list[dict], title: str, xaxis: dict, yaxis: dict, height: int = LIVE_HEIGHT) -> dict:
+    """A figure dict in the live charts' style (title top left, legend under the plot)."""
     title_ = dict(text=title, x=0, xanchor="left", xref="container", y=1, yanchor="top", yref="container",
                   pad=dict(t=10, l=10), font=dict(size=16, weight="bold"))
     return dict(data=traces, layout=dict(_LIVE_STYLE, title=title_, xaxis=xaxis, yaxis=yaxis, height=height))
@@ -67,11 +71,11 @@ def loss_figure(steps: Sequence[int], batch_losses: Sequence[float], epochs: Seq
     if epochs:
         xs = [e["step"] for e in epochs]
         text = [f"epoch {e['epoch']}" for e in epochs]
-        for key, name, color in (("train_loss", "train loss (epoch mean)", TRAIN_COLOR),
-                                 ("val_loss", "validation loss", VAL_COLOR)):
+        for key, name, color in (("train_loss", "train (epoch mean)", TRAIN_COLOR),
+                                 ("val_loss", "validation", VAL_COLOR)):
             traces.append(dict(type="scatter", x=xs, y=_finite([e[key] for e in epochs]), mode="lines+markers",
                                name=name, line=dict(color=color), text=text))
-    return _live_figure(traces, "Loss", dict(title=dict(text="step (batches)"), rangemode="tozero"),
+    return live_figure(traces, "Loss", dict(title=dict(text="step (batches)"), rangemode="tozero"),
                         dict(title=dict(text="loss"), type="log" if log_y else "linear"))
 
 
@@ -79,12 +83,16 @@ def metric_figure(epochs: Sequence[dict], task: str) -> dict:
     name = "accuracy" if task == "classification" else "mean absolute error"
     xs = [e["epoch"] for e in epochs]
     traces = [dict(type="scatter", x=xs, y=_finite([e[f"{side}_metric"] for e in epochs]), mode="lines+markers",
-                   name=f"{label} {name}", line=dict(color=color))
-              for side, label, color in (("train", "train", TRAIN_COLOR), ("val", "validation", VAL_COLOR))]
+                   name=label, line=dict(color=color))
+              for side, label, color in (("train", "train (epoch mean)", TRAIN_COLOR),
+                                         ("val", "validation", VAL_COLOR))]
     yaxis = dict(title=dict(text=name))
     if task == "classification":
         yaxis["range"] = [0, 1.02]
-    return _live_figure(traces, name.capitalize(), dict(title=dict(text="epoch"), dtick=1), yaxis)
+    return live_figure(traces, name.capitalize(), dict(title=dict(text="epoch"), dtick=1), yaxis)
+
+
+LABEL_Y = 0.56  # layer names start just above the tallest box (half height 0.5)
 
 
 def architecture_figure(rows: Sequence[LayerInfo], input_shape: Sequence[int],
@@ -105,8 +113,11 @@ def architecture_figure(rows: Sequence[LayerInfo], input_shape: Sequence[int],
         fig.add_shape(type="rect", x0=i - 0.38, x1=i + 0.38, y0=-h / 2, y1=h / 2,
                       line=dict(color="#E03131" if bad else color, width=3 if bad else 1),
                       fillcolor=color, opacity=0.85)
-        fig.add_annotation(x=i, y=h / 2 + 0.08, text=f"<b>{label}</b>", showarrow=False, font=dict(size=11),
-                           textangle=-30 if len(labels) > 8 else 0)
+        # names above the tallest box, so none overlaps a box; slanted from the box's centre when many
+        slanted = len(labels) > 6
+        fig.add_annotation(x=i - (0.15 if slanted else 0), y=LABEL_Y, text=f"<b>{label}</b>", showarrow=False,
+                           font=dict(size=11), textangle=-28 if slanted else 0, yanchor="bottom",
+                           xanchor="left" if slanted else "center")
         fig.add_annotation(x=i, y=-h / 2 - 0.1, text="x".join(map(str, shape)), showarrow=False,
                            font=dict(size=10, color="#495057"))
         fig.add_trace(go.Scatter(x=[i], y=[0], mode="markers", marker=dict(opacity=0), showlegend=False,
@@ -119,11 +130,12 @@ def architecture_figure(rows: Sequence[LayerInfo], input_shape: Sequence[int],
         start = next(j for j, q in enumerate(rows, start=1) if q.block == r.block and q.kind == "conv") - 1
         fig.add_shape(type="path", path=f"M {start},-0.45 Q {(start + i) / 2},-0.72 {i},-0.45",
                       line=dict(color=KIND_COLORS["skip"], width=2, dash="dot"))
-    fig.update_xaxes(visible=False, range=[-0.6, len(labels) - 0.4])
-    fig.update_yaxes(visible=False, range=[-0.75, 0.85])
+    # room on the right for the last slanted name, above the boxes for all of them
+    fig.update_xaxes(visible=False, range=[-0.6, len(labels) - 0.4 + (0.9 if len(labels) > 6 else 0)])
+    fig.update_yaxes(visible=False, range=[-0.75, 1.3 if len(labels) > 6 else 0.95])
     fig.update_layout(title="Architecture (box height ~ log of the output size"
                       + ("; dotted arcs: residual skips" if any(r.kind == "skip" for r in rows) else "") + ")")
-    return _layout(fig, height=260)
+    return _layout(fig, height=310 if len(labels) > 6 else 270)
 
 
 def image_gallery(images: np.ndarray, titles: Sequence[str], cols: int = 8) -> go.Figure:
@@ -136,8 +148,9 @@ def image_gallery(images: np.ndarray, titles: Sequence[str], cols: int = 8) -> g
         fig.add_trace(go.Heatmap(z=img[::-1], colorscale="Greys", reversescale=True, zmin=0, zmax=1,
                                  showscale=False, hovertemplate="value %{z:.2f}<extra></extra>"),
                       row=i // cols + 1, col=i % cols + 1)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor="x")
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, constrain="domain")
+    square_pixels(fig)
     fig.update_annotations(font_size=11)
     fig.update_layout(height=120 * rows + 40, margin=dict(l=0, r=0, t=30, b=0), template="plotly_white")
     return fig

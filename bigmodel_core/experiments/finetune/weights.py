@@ -81,8 +81,10 @@ def _precheck(data: bytes, name: str, max_elements: int | None) -> None:
         raise UploadError(f"{name} is {len(data)} bytes: too short to be a safetensors file")
     (n,) = struct.unpack("<Q", data[:8])
     if n > len(data) - 8:
-        raise UploadError(f"{name} is not a valid safetensors file: its header claims {n:,} bytes but only "
-                          f"{len(data) - 8:,} follow (truncated, or not safetensors at all)")
+        raise UploadError(f"{name} is not a valid safetensors file: " + (  # a JSON header follows the size
+            f"its header claims {n:,} bytes but only {len(data) - 8:,} follow (truncated)" if data[8:9] == b"{" else
+            "it is not safetensors at all (that starts with the size of a header; this starts with other data, "
+            "such as text)"))
     if n > MAX_HEADER_BYTES:
         raise UploadError(f"{name}: its header is {n:,} bytes; weights for these models need far less "
                           f"(limit {MAX_HEADER_BYTES:,})")
