@@ -33,12 +33,14 @@ GROUPS: tuple[Group, ...] = (
         Entry("lesson", "adam_vs_sgd", "Adam against plain SGD"),
         Entry("lesson", "overfitting_dropout", "Overfitting, and what dropout does about it"),
         Entry("lesson", "rnn_vs_lstm", "Why an LSTM beats a plain RNN on long sequences"),
+        Entry("lesson", "residual_deep", "Why residual networks train when deep"),
     )),
     Group("Models from the course text",
           "The CNN and the LSTM of the introductory text on large AI models that this playground follows, "
           "with that text's mistakes fixed (the Concepts page shows what was wrong).", (
               Entry("preset", "textbook_cnn", "The course text's CNN, fixed"),
               Entry("preset", "textbook_lstm", "The course text's 2-layer LSTM, fixed"),
+              Entry("preset", "deep_residual_cnn", "Eight conv blocks with residual skips (ResNet's idea)"),
           )),
     Group("Sequences", "Recurrent networks reading one step at a time.", (
         Entry("preset", "lstm_sequential_digits", "An LSTM reads handwritten digits row by row"),

@@ -27,8 +27,6 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from bigmodel_core.atomic import atomic_write_bytes, atomic_write_text
 from bigmodel_core.config.specs import ExperimentConfig, parse_config
-from bigmodel_core.data import DatasetError
-from bigmodel_core.data.uploads import register_run_data, run_data_files
 
 if TYPE_CHECKING:  # torch is loaded where weights are read or written, not by every page that lists runs
     import torch
@@ -90,6 +88,10 @@ def write_run(run_dir: Path, config: ExperimentConfig, rows: list[dict[str, Any]
         # extra file names become paths: only plain names, so none can land outside the run folder
         if not _FILE_NAME.match(name) or name == "summary.json":
             raise StoreError(f"invalid file name {name!r} for a run file")
+    # the data room loads torch: imported when a run is written, so the first page needs neither
+    from bigmodel_core.data import DatasetError  # noqa: PLC0415
+    from bigmodel_core.data.uploads import run_data_files  # noqa: PLC0415
+
     try:
         extra_files = {**run_data_files(config.data.name), **(extra_files or {})}
     except DatasetError as exc:
@@ -165,6 +167,8 @@ class RunStore:
         if owner is not None and not (owns(summary, owner) or _shared_by_an_owner(summary)):
             # a run without an owner (copied in by hand, written by the CLI) is nobody's to share
             raise StoreError(f"no finished run {run_id!r}")
+        from bigmodel_core.data.uploads import register_run_data  # noqa: PLC0415 - loads torch: when a run opens
+
         register_run_data(path)  # the uploaded data the run kept, so that its config names a dataset served here
         config = parse_config((path / "config.json").read_text())
         with open(path / "metrics.csv", newline="") as f:
