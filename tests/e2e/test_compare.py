@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import SHOTS, click_button, open_page, shot, wait_for_text, wait_idle
+from tests.e2e.helpers import PLOTS_JS, SHOTS, click_button, open_page, shot, wait_for_text, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -16,7 +16,7 @@ LESSON = Path(__file__).resolve().parent / "data" / "overfitting_lesson.json"
 
 # run traces (legend group "run:<name>") of the overlaid curves that have at least one measured point
 RUNS_JS = """() => {
-  const plots = [...document.querySelectorAll('.js-plotly-plot')];
+  const plots = (""" + PLOTS_JS + """)();  // the live curves sit in the live-chart component's frame
   const p = plots.find(el => (el.data || []).some(t => (t.legendgroup || '').startsWith('run:') && t.xaxis === 'x2'));
   if (!p) return [];
   const names = p.data.filter(t => (t.legendgroup || '').startsWith('run:') && (t.x || []).length > 0)
@@ -47,6 +47,8 @@ def test_three_optimizers_side_by_side_then_screenshot_layout_and_runs_page(page
     click_button(page, "Start comparison")
     wait_for_text(page, "3 completed", timeout=120)
     wait_idle(page)
+    # the live chart draws in its own frame, a moment after the page's script has finished
+    page.wait_for_function(f"() => ({RUNS_JS})().length === 3", timeout=30_000)
     assert page.evaluate(RUNS_JS) == ["sgd lr=0.05", "momentum lr=0.01", "adam lr=1e-3"]
     summary = page.locator("[data-testid='stDataFrame']").filter(has_text="best val acc")
     assert summary.count() == 1

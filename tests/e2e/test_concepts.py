@@ -46,7 +46,7 @@ def test_concepts_page_sections_compute_and_check(page, app_url):
     wait_for_text(page, "Checked against PyTorch's nn.GRUCell")
 
     page.get_by_role("tab", name="Optimizers").click()
-    wait_for_text(page, "Checked against PyTorch's torch.optim steps")
+    wait_for_text(page, "Checked against PyTorch's torch.optim: each of its steps")
     assert page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].some(p => (p.data || [])"
                          ".some(t => (t.name || '').startsWith('Adam')))")
 
