@@ -122,7 +122,7 @@ def warm_up(browser, url: str) -> None:
     page = context.new_page()
     page.set_default_timeout(120_000)
     open_page(page, url)
-    page.get_by_text("Start from a preset").first.wait_for()
+    page.get_by_role("button", name="Train your first CNN").wait_for()
     context.close()
 
 
