@@ -20,9 +20,11 @@ from ui.urlcodec import config_from_query
 # a file served by this server: a Material icon or an emoji as page_icon makes the browser fetch
 # the favicon from an outside host
 FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
-# less empty space above each page's title, so the Train page's live view fits a laptop screen
+# less empty space above each page's title, so the Train page's live view fits a laptop screen; on a
+# phone no chart toolbar (it would sit over the legends, and a tap shows it instead of the values)
 COMPACT = ("<style>[data-testid='stMainBlockContainer']{padding-top:3.2rem !important}"
-           "@media (max-width: 640px){[data-testid='stMainBlockContainer']{padding-top:2.6rem !important}}</style>")
+           "@media (max-width: 640px){[data-testid='stMainBlockContainer']{padding-top:2.6rem !important}"
+           ".js-plotly-plot .modebar-container{display:none !important}}</style>")
 
 st.set_page_config(page_title="bigmodel playground", page_icon=str(FAVICON), layout="wide")
 st.html(COMPACT)

@@ -113,15 +113,20 @@ def main() -> None:
                 wait_idle(page)  # the page (and the previous round's results below the curves) is drawn
                 time.sleep(1.0)  # a learner looks at the page before pressing Train
                 before = page.evaluate(REVISION_JS)
+                stored = set((tmp / "runs").glob("*/summary.json"))
                 t1 = time.perf_counter()
                 click_button(page, "Train")
                 # the first point of this job's curve (the previous round's curve is still drawn until then)
                 page.wait_for_function(f"() => ({REVISION_JS})() !== {json.dumps(before)} && ({POINTS_JS})() > 0",
                                        polling=20)
                 first_point.append(time.perf_counter() - t1)
-                page.get_by_text("Saved as run").first.wait_for(timeout=600_000)
-                runs = sorted((tmp / "runs").glob("*/summary.json"), key=lambda f: f.stat().st_mtime)
-                app_sps.append(json.loads(runs[-1].read_text())["samples_per_sec"])
+                # this round's run: the page still shows the previous round's "Saved as run" until it ends
+                deadline = time.time() + 600
+                while not (new := set((tmp / "runs").glob("*/summary.json")) - stored) and time.time() < deadline:
+                    time.sleep(0.2)
+                summary = next(iter(new))
+                page.get_by_text(summary.parent.name).first.wait_for(timeout=60_000)  # the page has drawn its end
+                app_sps.append(json.loads(summary.read_text())["samples_per_sec"])
                 if r == 0:
                     out["rss_after_default_training_mb"] = round(rss_mb(proc.pid))
                 page.goto("about:blank")  # nothing draws while the CLI trains

@@ -122,7 +122,7 @@ def warm_up(browser, url: str) -> None:
     page = context.new_page()
     page.set_default_timeout(120_000)
     open_page(page, url)
-    page.get_by_text("Start here").first.wait_for()
+    page.get_by_role("button", name="Train your first CNN").wait_for()
     context.close()
 
 
@@ -135,7 +135,7 @@ def switch_once(page, timeout_s: float = 60.0) -> list[float]:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     times = []
-    for link, text in (("Build", "Build a model"), ("Train", "Regularization ·")):
+    for link, text in (("Build", "Build a model"), ("Train", "Preview samples")):
         t0 = time.perf_counter()
         try:
             page.get_by_role("link", name=link).first.click(timeout=timeout_s * 1000)

@@ -15,7 +15,7 @@ def batch_points(page) -> int:
 
 def test_home_lists_presets_and_datasets(page, app_url):
     open_page(page, app_url)
-    wait_for_text(page, "Start here")
+    wait_for_text(page, "Train your first CNN")
     wait_for_text(page, "textbook_cnn")
     wait_for_text(page, "sequential_digits")
     shot(page, "home")

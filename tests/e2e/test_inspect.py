@@ -32,7 +32,7 @@ def shot_inspect_area(page, name: str) -> None:
 def train_one_epoch(page, app_url: str, query: str) -> None:
     # the app's entry script must have run once on this server before a subpage URL is opened directly
     open_page(page, app_url)
-    wait_for_text(page, "Start here")
+    wait_for_text(page, "Train your first CNN")
     open_page(page, app_url + query)
     wait_for_text(page, "epochs")
     click_button(page, "Train")

@@ -96,6 +96,24 @@ def test_after_pressing_train_the_buttons_progress_and_curves_are_on_the_first_s
     wait_for_text(page, "Stopped during epoch", timeout=30)
 
 
+def test_homes_first_step_lands_on_a_running_training_in_sight(browser, app_url):
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    try:
+        open_page(page, app_url)
+        page.get_by_role("button", name="Train your first CNN").click()
+        page.wait_for_url("**/train", timeout=60_000)
+        wait_for_text(page, "running ·", timeout=60)
+        page.wait_for_function(f"() => ({POINTS_JS})() > 0", timeout=60_000)
+        assert_live_view_in_sight("laptop", page)
+        wait_for_text(page, "Job: cnn on synthetic_digits · 5 epochs")  # quickstart_cnn as shipped
+        click_button(page, "Stop")
+        wait_for_text(page, "Stopped during epoch", timeout=30)
+    finally:
+        context.close()
+
+
 def test_after_starting_a_comparison_its_buttons_and_live_curves_are_on_the_first_screen(sized, app_url):
     size, page = sized
     open_page(page, app_url + "/compare?preset=quickstart_cnn&training.epochs=20&data.train_size=2000")

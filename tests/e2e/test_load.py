@@ -48,7 +48,7 @@ def test_a_deep_link_as_the_first_request_after_a_restart_applies_its_config(bro
         page = context.new_page()
         page.set_default_timeout(120_000)
         open_page(page, f"{url}/train?preset=quickstart_cnn&training.epochs=1")
-        wait_for_text(page, "Regularization ·", timeout=120)
+        wait_for_text(page, "Press Train to start", timeout=120)
         page.wait_for_timeout(1000)
         assert page.get_by_label("epochs").first.input_value() == "1"
         wait_for_text(page, "Device:", timeout=10)

@@ -57,3 +57,12 @@ def test_epoch_rows_and_final_metrics_in_words(task, metric):
     assert list(rows[0]) == ["epoch", "train loss (epoch mean)", f"validation {metric}", "seconds"]
     assert labels.final_line({"train_loss": 0.25, "val_accuracy": 0.98, "note": "x"}) == \
         "train loss 0.2500 · validation accuracy 0.9800"
+
+
+def test_the_warm_up_loads_torch_the_first_optimizer_and_the_device_in_the_background():
+    code = ("import sys, ui.warmup as w; assert 'torch' not in sys.modules; assert w.start(0.0); assert not w.start(); "
+            "assert w.wait(240); print(bool(w.device()), 'torch._dynamo' in sys.modules, "
+            "'bigmodel_core.inspect.live_probe' in sys.modules, w.seconds() > 0)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         timeout=300)
+    assert out.stdout.split() == ["True", "True", "True", "True"], out.stderr[-2000:]
