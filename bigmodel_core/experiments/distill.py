@@ -27,7 +27,7 @@ from torch import nn
 from bigmodel_core.config.specs import ConfigError, ExperimentConfig, parse_config
 from bigmodel_core.data import Dataset, DatasetInfo
 from bigmodel_core.nn.models import build_model, count_params
-from bigmodel_core.training.store import history_rows, write_run
+from bigmodel_core.training.runner import run_and_save
 from bigmodel_core.training.trainer import Callback, Trainer
 
 from . import finetune as ft
@@ -172,13 +172,8 @@ class DistillTrainer(Trainer):
 def distill_and_save(config: ExperimentConfig, teacher: Teacher, out: Path, *, temperature: float,
                      alpha: float, on_event: Any = None) -> dict[str, Any]:
     """Distil ``teacher`` into ``config``'s student and write the usual run folder."""
-    trainer = DistillTrainer(config, teacher, temperature=temperature, alpha=alpha)
-    for ev in trainer.run():
-        if on_event is not None:
-            on_event(ev)
-    summary = trainer.summary()
-    write_run(Path(out), config, history_rows(trainer.result.history), summary, trainer.model.state_dict())
-    return summary
+    return run_and_save(DistillTrainer(config, teacher, temperature=temperature, alpha=alpha), out,
+                        on_event=on_event)
 
 
 __all__ = ["DEFAULT_ALPHA", "DEFAULT_TEMPERATURE", "DistillError", "DistillTrainer", "Teacher",
