@@ -110,13 +110,17 @@ def _cnn_view(model: ConvNet, x: torch.Tensor, info, channels: int) -> dict:
     view = {"image": x[0, ::stride, ::stride].float().cpu().numpy().astype(np.float16),
             "maps": shown.float().cpu().numpy().astype(np.float16),
             "maps_name": f"block 1 after {type(block.act).__name__.lower()}", "maps_total": int(maps.shape[0])}
+    view["guess"] = _guess(out, info)
+    return view
+
+
+def _guess(out: torch.Tensor, info) -> str:
+    """The model's answer for the probed input: its class and probability, or the predicted number."""
     if info.task == "classification":
         probs = torch.softmax(out[0].float(), dim=0)
         k = int(probs.argmax())
-        view["guess"] = f"{_name(info, k)} ({float(probs[k]):.0%})"
-    else:
-        view["guess"] = f"{float(out[0, 0]):.3g}"
-    return view
+        return f"{_name(info, k)} ({float(probs[k]):.0%})"
+    return f"{float(out[0, 0]):.3g}"
 
 
 @torch.no_grad()
@@ -131,12 +135,7 @@ def _sequence_view(model: SeqNet, x: torch.Tensor, info, units: int) -> dict:
              for g, v in first.gates.items() if g != "candidate"}
     view = {"hidden": hidden.float().cpu().numpy().astype(np.float16), "time_steps": steps.astype(np.int32),
             "units_total": int(first.h.shape[2]), "gates": gates}
-    if info.task == "classification":
-        probs = torch.softmax(out[0].float(), dim=0)
-        k = int(probs.argmax())
-        view["guess"] = f"{_name(info, k)} ({float(probs[k]):.0%})"
-    else:
-        view["guess"] = f"{float(out[0, 0]):.3g}"
+    view["guess"] = _guess(out, info)
     return view
 
 
