@@ -27,10 +27,10 @@ import numpy as np
 from bigmodel_core.config.specs import ConfigError, ExperimentConfig
 from bigmodel_core.data import dataset_info
 from bigmodel_core.nn.models import summarize
+from bigmodel_core.nn.shapes import SpecError
 
 from .comparison import MAX_RUNS, CompareRun, Comparison
 from .naming import fmt_value
-from .planning import _apply
 
 DEFAULT_WIDTHS = (0.25, 0.5, 1.0, 2.0)
 MAX_WIDTH = 16.0
@@ -84,9 +84,15 @@ def plan_scale(base: ExperimentConfig, widths: Sequence[float] = DEFAULT_WIDTHS,
         raise ConfigError([("runs", f"{len(widths)} widths x {len(depth_list)} depths is {len(pairs)} runs, more "
                                     f"than the {MAX_RUNS} a comparison holds")])
     runs = []
-    for i, (w, d) in enumerate(pairs, 1):
-        cfg = _apply(base, scale_changes(base, w, d), i)
-        runs.append(CompareRun(size_name(w, d, base.model.family), cfg))
+    for w, d in pairs:
+        name = size_name(w, d, base.model.family)
+        try:
+            cfg = base.with_changes(scale_changes(base, w, d))
+            model_size(cfg)  # shapes checked here: an image pooled too small is named with its size
+        except (ConfigError, SpecError) as exc:
+            problems = exc.problems if isinstance(exc, ConfigError) else [("model", str(exc))]
+            raise ConfigError([(path, f"{name} is not allowed: {msg}") for path, msg in problems]) from None
+        runs.append(CompareRun(name, cfg))
     sizes = [model_size(r.config).params for r in runs]
     if len(set(sizes)) < len(sizes):
         raise ConfigError([("widths", "two of these sizes give the same number of parameters (widths round to "
