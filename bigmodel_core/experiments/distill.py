@@ -29,6 +29,7 @@ from torch import nn
 from bigmodel_core.config.specs import ConfigError, ExperimentConfig, parse_config
 from bigmodel_core.data import Dataset, DatasetError, DatasetInfo, dataset_info
 from bigmodel_core.nn.models import build_model, count_params
+from bigmodel_core.training.jobs import Job
 from bigmodel_core.training.runner import run_and_save
 from bigmodel_core.training.trainer import Callback, Trainer
 
@@ -210,6 +211,18 @@ def distill_and_save(config: ExperimentConfig, teacher: Teacher, out: Path, *, t
                         on_event=on_event)
 
 
+def make_job(student: ExperimentConfig, teacher: Teacher, owner: str, *, temperature: float = DEFAULT_TEMPERATURE,
+             alpha: float = DEFAULT_ALPHA, save: bool = True) -> Job:
+    """A pool Job (kind "distill") that distils ``teacher`` into ``student``; stored as a run when it ends."""
+    check_settings(temperature, alpha)
+
+    def make_trainer(job: Job) -> Trainer:
+        return DistillTrainer(student, teacher, temperature=temperature, alpha=alpha, control=job.control)
+
+    label = f"distilled from {teacher.label.removesuffix(' (shipped)')} · T {temperature:g} · alpha {alpha:g}"
+    return Job(student, owner, label=label[:120], kind="distill", make_trainer=make_trainer, save=save)
+
+
 __all__ = ["DEFAULT_ALPHA", "DEFAULT_TEMPERATURE", "DistillError", "DistillTrainer", "Teacher",
-           "check_settings", "distill_and_save", "distillation_loss", "load_teacher", "teacher_network",
+           "check_settings", "distill_and_save", "distillation_loss", "load_teacher", "make_job", "teacher_network",
            "teacher_problem"]
