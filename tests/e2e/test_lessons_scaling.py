@@ -33,11 +33,7 @@ def test_the_scaling_lesson_runs_a_sweep_and_draws_loss_against_size_on_log_log_
     wait_for_text(page, "Width multipliers")
     page.get_by_role("button", name="Remove x2", exact=True).click()  # a tiny sweep: x0.25, x0.5, x1
     wait_idle(page)
-    epochs = page.get_by_role("spinbutton", name="epochs for every run")
-    epochs.fill("1")
-    epochs.press("Enter")
-    wait_idle(page)
-    wait_for_text(page, "1 epochs, batch 64")
+    wait_for_text(page, "Planned: 3 runs")
     click_button(page, "Start comparison")
     wait_for_text(page, "3 completed", timeout=180)
     wait_idle(page)
@@ -46,7 +42,8 @@ def test_the_scaling_lesson_runs_a_sweep_and_draws_loss_against_size_on_log_log_
     assert all(c["points"] == 3 and "(3 points" in c["fit"] for c in charts), charts
     assert "·N^(−" in charts[0]["fit"] and "·C^(−" in charts[1]["fit"]
     wait_for_text(page, "rough slope")
-    page.get_by_text("Loss against size and compute").scroll_into_view_if_needed()
+    page.get_by_text("Loss against size and compute", exact=True).evaluate(
+        "el => el.scrollIntoView({block: 'start'})")  # the two log-log charts and their caption in view
     page.wait_for_timeout(500)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "lesson_scaling.png"))
@@ -64,6 +61,6 @@ def test_the_distillation_lesson_opens_with_its_teacher_and_runs_both_arms(lapto
     page.wait_for_function(f"() => ({PLOTS_JS})().some(p => (p.data || []).some("
                            "t => (t.legendgroup || '') === 'run:distilled from digits_cnn' && (t.x || []).length))",
                            timeout=30_000)
-    page.evaluate("() => (document.querySelector('[data-testid=\"stMain\"]') || window).scrollTo(0, 0)")
-    page.wait_for_timeout(500)
+    page.get_by_text("2 completed", exact=True).evaluate("el => el.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(500)  # the status line, the curves and the setup beside them in view
     page.screenshot(path=str(SHOTS / "lesson_distill.png"))
