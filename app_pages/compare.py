@@ -17,9 +17,11 @@ import streamlit as st
 from bigmodel_core.config.presets import load_preset, preset_names
 from bigmodel_core.config.specs import OPTIMIZERS, ConfigError, ExperimentConfig
 from bigmodel_core.experiments import compare as cmp
+from bigmodel_core.experiments.distill import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, DistillError
 from bigmodel_core.limits import current_limits
-from ui import state
+from ui import state, teachers
 from ui.figures.compare import PNG_CONFIG, Series, bars_figure, batch_loss_figure, curves_figure
+from ui.figures.scaling import scaling_figure
 from ui.lesson import active_lesson, advanced_hidden, render_lesson_banner
 from ui.literal import md, sentence
 from ui.live_chart import live_chart
@@ -29,6 +31,9 @@ SHOT = "compare_shot"  # the screenshot layout toggle
 LIVE_EVERY = 3.0  # seconds between updates of the live curves while runs train
 FAMILY_NAMES = {"rnn": "plain RNN", "lstm": "LSTM", "gru": "GRU"}
 OVERFITTING_LESSON = "overfitting_dropout"  # the lesson the one-click overfitting comparison belongs to
+DISTILL_KIND = "student alone vs distilled"
+SCALE_KIND = "model size"
+WIDTHS = [0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0]
 
 pool = state.get_pool()
 owner = state.owner_id()
@@ -64,7 +69,7 @@ def as_text(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def differing(c: cmp.Comparison) -> str:
-    fields = cmp.differing_fields([r.config for r in c.runs])
+    fields = c.differing()
     return ", ".join(fields) if fields else "nothing (identical configs)"
 
 
@@ -149,6 +154,45 @@ def export_title(c: cmp.Comparison) -> str:
             f"{', '.join(map(str, seeds))} · {html.escape(when)}</sup>")
 
 
+def distill_plan(b: ExperimentConfig) -> cmp.Comparison | None:
+    """The base as the student, trained on labels only and distilled from the chosen teacher."""
+    offered = teachers.options()
+    keys = list(offered)
+    default = keys.index("shipped:digits_cnn") if "shipped:digits_cnn" in keys else 0
+    key = st.selectbox("Teacher", keys, default, format_func=lambda k: offered[k], key="compare_teacher",
+                       help="A shipped pretrained model or one of your stored runs; its classes and input size "
+                            "must be the base experiment's")
+    c = st.columns(2)
+    temperature = c[0].slider("temperature T", 1.0, 20.0, DEFAULT_TEMPERATURE, 0.5, key="compare_distill_T",
+                              help="Softens both models' probabilities so the student sees how the teacher "
+                                   "ranks the wrong classes")
+    alpha = c[1].slider("alpha", 0.0, 1.0, DEFAULT_ALPHA, 0.05, key="compare_distill_alpha",
+                        help="Weight of the teacher's soft targets; 1 - alpha goes to the true labels")
+    st.caption("Both runs are the base experiment: the same initial weights, batches, epochs and seed. One learns "
+               "from the labels only, the other from T² · KL(teacher ‖ student) · alpha + (1 − alpha) · "
+               "cross-entropy.")
+    try:
+        return cmp.plan_distillation(b, teachers.load(key), temperature, alpha)
+    except DistillError as exc:
+        raise ConfigError([("teacher", str(exc))]) from None
+
+
+def scale_plan(b: ExperimentConfig) -> cmp.Comparison | None:
+    """The base design at several widths (and depths), for loss against size and compute."""
+    widths = st.multiselect("Width multipliers", WIDTHS, [0.25, 0.5, 1.0, 2.0], key="compare_widths",
+                            format_func=lambda w: f"x{w:g}",
+                            help="Channels of every conv block and units of every dense layer (an RNN's hidden "
+                                 "size) times this")
+    unit = "conv blocks" if b.model.family == "cnn" else "recurrent layers"
+    now = len(b.model.conv) if b.model.family == "cnn" else b.model.layers
+    depths = st.multiselect(f"Depths ({unit}; empty: the base's {now})", list(range(1, 9)), [],
+                            key="compare_depths",
+                            help="Blocks beyond the base's copy its last block without pooling")
+    st.caption("Every size trains on the same data in the same order for the same epochs; loss is then plotted "
+               "against parameters and training FLOPs on log-log axes with a fitted power law.")
+    return cmp.plan_scale(b, sorted(widths), sorted(depths) or None) if widths else None
+
+
 live, side = st.columns([2.2, 1.2], gap="medium")
 with side:
     base_box = st.expander("**1. Base experiment**", expanded=comp is None, icon=":material/science:")
@@ -170,7 +214,9 @@ with side:
         st.caption(f"Base: {cmp.describe_base(base)}")
 
     kinds = ["optimizer", "regularizer"] + (["model family"] if base.model.family != "cnn" else []) + \
-        (["one setting"] if advanced else [])
+        (["one setting", DISTILL_KIND, SCALE_KIND] if advanced else [])
+    if lesson_now is not None and lesson_now.compare and lesson_now.compare not in kinds:
+        kinds.append(lesson_now.compare)  # the kind the lesson is about, even with advanced controls hidden
     if st.session_state.get("compare_kind") not in kinds:
         st.session_state["compare_kind"] = kinds[0]
     with st.expander(f"**2. What varies** · {st.session_state['compare_kind']} (up to {cmp.MAX_RUNS} runs)",
@@ -203,6 +249,10 @@ with side:
                            "weights differ too, since the cells have different weights).")
                 planned = cmp.plan(base, [{"model.family": f} for f in fams], names=[FAMILY_NAMES[f] for f in fams],
                                    title="model family") if fams else None
+            elif kind == DISTILL_KIND:
+                planned = distill_plan(base)
+            elif kind == SCALE_KIND:
+                planned = scale_plan(base)
             else:
                 fields = list(cmp.SWEEP_FIELDS) + ["other"]
                 picked = st.selectbox("Setting", fields, format_func=lambda f: cmp.SWEEP_FIELDS.get(f, "other field…"),
@@ -316,7 +366,29 @@ else:
                    "(order), and bit-identical inputs for every batch of the first epoch (augmentation transforms "
                    "the inputs, so only its order digest matches).")
 
+    def scaling() -> None:
+        """Loss against parameters and training FLOPs, log-log, with the power law fitted on the points."""
+        cmp.refresh(comp, pool, owner)
+        points = cmp.scale_points(comp)
+        st.markdown("**Loss against size and compute** (each point a finished run; the dashed line is "
+                    "loss ≈ a · x^(−b), least squares in log space)")
+        if len({p.params for p in points}) < 2:
+            st.info("The fit needs at least two finished sizes.", icon=":material/hourglass_top:")
+            return
+        c1, c2 = st.columns(2)
+        for col, against in ((c1, "params"), (c2, "train_flops")):
+            fit = cmp.fit_points(points, against)
+            col.plotly_chart(scaling_figure(points, fit, against), width="stretch", config=PNG_CONFIG,
+                             key=f"compare_scaling_{against}")
+            if fit is not None:
+                col.caption(f"Exponent b = {fit.b:.3f}: {fit.describe('N' if against == 'params' else 'C')}.")
+        st.caption(cmp.FIT_NOTE.format(n=len(points)) + " Training FLOPs are estimated as 3 × the counted forward "
+                   "FLOPs × samples trained (backward ≈ 2 × forward); validation passes are not counted.")
+        st.dataframe(pd.DataFrame(cmp.scale_rows(points)), hide_index=True, width="stretch")
+
     st.divider()
+    if comp.kind == "scale":
+        st.fragment(scaling, run_every=LIVE_EVERY if active else None)()
     st.fragment(tables, run_every=LIVE_EVERY if active else None)()
 
     st.markdown("**Export**")

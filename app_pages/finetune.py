@@ -14,17 +14,20 @@ import secrets
 import pandas as pd
 import streamlit as st
 
+from bigmodel_core.config.presets import load_preset, preset_names
 from bigmodel_core.config.specs import ConfigError, ExperimentConfig, parse_config
 from bigmodel_core.data import DATASET_NAMES, dataset_info
+from bigmodel_core.experiments import distill
 from bigmodel_core.experiments import finetune as ft
 from bigmodel_core.limits import current_limits
 from bigmodel_core.nn.models import build_model
 from bigmodel_core.training.jobs import ACTIVE
-from ui import state
+from ui import state, teachers
 from ui.figures.compare import Series, curves_figure
 from ui.figures.finetune import PNG_CONFIG, before_after_figure, budget_figure, strategy_color, trainable_figure
 from ui.lesson import render_lesson_banner
 from ui.literal import md, sentence
+from ui.live_chart import live_chart
 
 RUNS = "ft_runs"  # this session's fine-tune runs: list of dicts (job id, setting, strategy, budget, seed)
 UPLOAD = "ft_upload"  # (file id, Source, architecture config) of an accepted upload
@@ -342,3 +345,84 @@ if done:
         st.download_button("Download the fine-tuned model with its card (.zip)",
                            ft.finetuned_zip(job.config, snap.summary, job.final_state, snap.epochs),
                            file_name="finetuned.zip", mime="application/zip", key="ft_download")
+
+
+# --- 7. distillation ---------------------------------------------------------------------------------------
+def distill_results() -> None:
+    """The workspace's distillations: live curves (updated in place), then the stored run and the teacher's score."""
+    jobs = pool.jobs_of_kind(owner, "distill")[-4:]
+    if not jobs:
+        st.info("No distillation yet in this workspace: choose a teacher and a student and press **Distil**.")
+        return
+    snaps = [pool.snapshot(owner, j.job_id) for j in jobs]
+    snaps = [s for s in snaps if s is not None]
+    live = any(not s.finished for s in snaps)
+    task = snaps[-1].task or "classification"
+    fig = curves_figure([Series(s.label, s.epochs, s.steps, s.batch_losses, s.status) for s in snaps], task,
+                        height=340, title="Distilled students (train loss = the distillation objective)")
+    live_chart([fig.to_plotly_json()], key="ft_distill_curves", config=PNG_CONFIG,
+               revision=jobs[-1].job_id, poll_every=3.0 if live else 0)
+    rows = []
+    for s in snaps:
+        d = (s.summary or {}).get("distill") or {}
+        final = (s.summary or {}).get("final") or {}
+        teacher_final = d.get("teacher_final") or {}
+        status = s.status if s.queue_position is None else f"queued (#{s.queue_position})"
+        rows.append({"run": s.label, "status": status,
+                     "student val acc": final.get("val_accuracy"), "teacher val acc": teacher_final.get("val_accuracy"),
+                     "student params": d.get("student_params"), "teacher params": d.get("teacher_params"),
+                     "stored as": s.run_id or "–", "message": s.message})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    if not live and st.session_state.get("ft_distill_seen") != len(snaps):
+        st.session_state["ft_distill_seen"] = len(snaps)  # one full rerun when the last one ends
+        st.rerun(scope="app")
+
+
+st.subheader("Distillation: a big teacher trains a small student")
+st.caption("Knowledge distillation (Hinton et al., 2015) moves what one model knows into another: the student "
+           "learns from the teacher's softened class probabilities as well as from the labels. The teacher "
+           "stays frozen; validation is the student's own, on held-out data.")
+with st.container(border=True, key="ft_distill"):
+    offered = teachers.options()
+    keys = list(offered)
+    c = st.columns([1.4, 1])
+    t_key = c[0].selectbox("Teacher", keys, keys.index("shipped:digits_cnn") if "shipped:digits_cnn" in keys else 0,
+                           format_func=lambda k: offered[k], key="ft_distill_teacher",
+                           help="A shipped pretrained model or one of your stored runs")
+    s_source = c[1].radio("Student", ["current experiment", "a preset"], key="ft_distill_student", horizontal=True)
+    if s_source == "a preset":
+        names = preset_names()
+        p_name = c[1].selectbox("Student preset", names, names.index("lesson_distill_student")
+                                if "lesson_distill_student" in names else 0, key="ft_distill_preset")
+        d_student = load_preset(p_name)
+    else:
+        d_student = state.get_config()
+        c[1].caption("The design from the Build page, on its data.")
+    c = st.columns(2)
+    d_temp = float(c[0].slider("Temperature T", 1.0, 20.0, distill.DEFAULT_TEMPERATURE, 0.5, key="ft_distill_T"))
+    c[0].caption("T softens the probabilities of both models: at T = 1 they are the usual ones; a higher T shows "
+                 "the student how the teacher ranks the wrong classes too.")
+    d_alpha = float(c[1].slider("alpha", 0.0, 1.0, distill.DEFAULT_ALPHA, 0.05, key="ft_distill_alpha"))
+    c[1].caption("alpha weights the teacher's soft targets and 1 − alpha the true labels: alpha = 0 is plain "
+                 "training on the labels.")
+    d_teacher: distill.Teacher | None = None
+    d_problem = None
+    try:
+        d_teacher = teachers.load(t_key)
+        d_problem = distill.teacher_problem(d_teacher, d_student)
+    except (distill.DistillError, ft.FinetuneError, ConfigError) as exc:
+        d_problem = str(exc)
+    if d_problem:
+        st.error(f"This teacher cannot teach this student: {md(sentence(d_problem, capital=False), 2000)}",
+                 icon=":material/block:")
+    else:
+        st.caption(f"Student: {d_student.data.name} ({d_student.data.train_size:,} training samples), "
+                   f"{d_student.training.epochs} epochs, seed {d_student.seed}; teacher: {d_teacher.label}, "
+                   f"trained on {d_teacher.config.data.name}. The result is stored as a run (see the Runs page).")
+    d_active = any(j.status in ACTIVE for j in pool.jobs_of_kind(owner, "distill"))
+    if st.button("Distil", type="primary", key="ft_distill_go", disabled=bool(d_problem) or d_active,
+                 icon=":material/school:"):
+        pool.submit(distill.make_job(d_student, d_teacher, owner, temperature=d_temp, alpha=d_alpha))
+        st.session_state.pop("ft_distill_seen", None)
+        st.rerun()
+    st.fragment(distill_results)()

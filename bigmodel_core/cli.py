@@ -222,7 +222,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     return run_compare(args.config, args.vary, args.out, overwrite=args.overwrite, overrides=overrides(args),
-                       workers=args.workers, threads=args.threads, data_file=args.data, task=args.task)
+                       workers=args.workers, threads=args.threads, data_file=args.data, task=args.task,
+                       teacher=args.teacher, temperature=args.temperature, alpha=args.alpha,
+                       widths=_number_list(args.widths, float, "--widths"),
+                       depths=_number_list(args.depths, int, "--depths"))
+
+
+def _number_list(text: str | None, kind: type, option: str) -> list | None:
+    """``0.5,1,2`` -> [0.5, 1.0, 2.0]; each number bounded as every CLI number is."""
+    if text is None:
+        return None
+    parts = text.split(",")
+    if len(parts) > 64:
+        raise UsageError(f"{option}: {len(parts):,} values; a comparison holds at most 8 runs")
+    try:
+        return [parse_number(part.strip(), kind, 0) for part in parts]
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
@@ -278,8 +294,17 @@ def _add_experiment_commands(sub: argparse._SubParsersAction, shared: argparse.A
                     "--out. Exit code 0 when every run finished (a diverged run is a result), 1 if one failed, "
                     "2 on bad input.")
     p.add_argument("config", help="a config JSON file or a preset name")
-    p.add_argument("--vary", action="append", required=True, metavar="FIELD=V1,V2,...",
+    p.add_argument("--vary", action="append", metavar="FIELD=V1,V2,...",
                    help="dotted config path and values (JSON where possible); repeat to pair fields run by run")
+    p.add_argument("--teacher", help="instead of --vary: the student alone against the student distilled from "
+                                     "this teacher (a shipped pretrained name or a run folder)")
+    p.add_argument("--temperature", type=number_arg(float, 0.0), default=4.0, help="with --teacher: softening T")
+    p.add_argument("--alpha", type=number_arg(float, 0.0), default=0.7,
+                   help="with --teacher: weight of the teacher's soft targets, 0-1")
+    p.add_argument("--widths", metavar="W1,W2,...", help="instead of --vary: width multipliers of the model "
+                                                         "(channels, units, hidden size), e.g. 0.25,0.5,1,2")
+    p.add_argument("--depths", metavar="D1,D2,...", help="with or instead of --widths: conv blocks (recurrent "
+                                                         "layers) of each size")
     p.add_argument("--workers", type=number_arg(int, 1), default=1, help="runs trained at once (default 1)")
     p.add_argument("--threads", type=number_arg(int, 1), help="torch threads per run (default: cores / workers)")
     p.set_defaults(func=cmd_compare)

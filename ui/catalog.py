@@ -34,6 +34,7 @@ GROUPS: tuple[Group, ...] = (
         Entry("lesson", "overfitting_dropout", "Overfitting, and what dropout does about it"),
         Entry("lesson", "rnn_vs_lstm", "Why an LSTM beats a plain RNN on long sequences"),
         Entry("lesson", "residual_deep", "Why residual networks train when deep"),
+        Entry("lesson", "scaling_size_compute", "What 'big model' means: loss against size and compute"),
     )),
     Group("Models from the course text",
           "The CNN and the LSTM of the introductory text on large AI models that this playground follows, "
@@ -49,5 +50,6 @@ GROUPS: tuple[Group, ...] = (
     )),
     Group("Transfer", "Start from weights trained on another task (the Fine-tune page).", (
         Entry("lesson", "transfer_10_labels", "Transfer learning with 10 labels"),
+        Entry("lesson", "distill_small_student", "Distillation: a small student learns from a big teacher"),
     )),
 )

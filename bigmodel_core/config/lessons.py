@@ -25,6 +25,11 @@ PAGES: dict[str, str] = {
 }
 
 
+# what the Compare page can vary (its "What varies" choices), as a lesson may name them
+COMPARE_KINDS = ("optimizer", "regularizer", "model family", "one setting", "student alone vs distilled",
+                 "model size")
+
+
 class LessonError(ValueError):
     """An unknown lesson name or a lesson file that cannot be used."""
 
@@ -45,7 +50,7 @@ class Lesson(BaseModel):
     @field_validator("compare")
     @classmethod
     def _known_kind(cls, v: str | None) -> str | None:
-        kinds = ("optimizer", "regularizer", "model family", "one setting")
+        kinds = COMPARE_KINDS
         if v is not None and v not in kinds:
             raise ValueError(f"unknown comparison {v!r}; choose one of: {', '.join(kinds)}")
         return v

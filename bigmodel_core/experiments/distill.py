@@ -1,7 +1,9 @@
 """Knowledge distillation (Hinton, Vinyals and Dean, 2015): a student learns from a teacher's softened outputs.
 
 The teacher is a shipped pretrained model (``digits_cnn``, ...) or any finished run folder
-(``config.json`` + ``model.safetensors``), trained on the same data as the student. Each
+(``config.json`` + ``model.safetensors``) whose classes and input size are the student's (the
+same dataset, or one of the same shape and classes; :func:`teacher_problem` names what differs
+otherwise). Each
 training batch goes through the frozen teacher (eval mode, no gradients) and the student
 minimises
 
@@ -25,8 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from bigmodel_core.config.specs import ConfigError, ExperimentConfig, parse_config
-from bigmodel_core.data import Dataset, DatasetInfo
+from bigmodel_core.data import Dataset, DatasetError, DatasetInfo, dataset_info
 from bigmodel_core.nn.models import build_model, count_params
+from bigmodel_core.training.jobs import Job
 from bigmodel_core.training.runner import run_and_save
 from bigmodel_core.training.trainer import Callback, Trainer
 
@@ -96,16 +99,48 @@ def load_teacher(arg: str | Path) -> Teacher:
     return Teacher(label=f"run {folder.name}", config=cfg, state=state, sha256=hashlib.sha256(data).hexdigest())
 
 
+def _info(cfg: ExperimentConfig) -> DatasetInfo:
+    d = cfg.data
+    return dataset_info(d.name, image_size=d.image_size, seq_len=d.seq_len)
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+def teacher_problem(teacher: Teacher, student: ExperimentConfig, info: DatasetInfo | None = None) -> str | None:
+    """Why ``teacher`` cannot teach ``student`` (None when it can): the task, the number of classes or
+    the input size differ, each named with both values."""
+    s_info = info if info is not None else _info(student)
+    try:
+        t_info = _info(teacher.config)
+    except DatasetError as exc:  # an uploaded dataset this server no longer has
+        return f"the teacher's dataset {teacher.config.data.name} is not available here: {exc}"
+    t_name, s_name = teacher.config.data.name, student.data.name
+    if s_info.task != "classification":
+        return f"distillation needs a classification dataset; the student's data {s_name} is {s_info.task}"
+    if t_info.task != "classification":
+        return (f"the teacher {teacher.label} predicts numbers ({t_info.task} on {t_name}); distillation needs "
+                "a teacher that outputs class probabilities")
+    differs = []
+    if t_info.num_outputs != s_info.num_outputs:
+        differs.append(f"the number of classes differs ({t_info.num_outputs} against {s_info.num_outputs})")
+    if t_info.input_shape != s_info.input_shape:
+        differs.append(f"the input size differs ({_shape(t_info.input_shape)} against "
+                       f"{_shape(s_info.input_shape)})")
+    if not differs:
+        return None
+    return (f"the teacher {teacher.label} was trained on {t_name} ({t_info.num_outputs} classes, input "
+            f"{_shape(t_info.input_shape)}); the student's data {s_name} has {s_info.num_outputs} classes, input "
+            f"{_shape(s_info.input_shape)}: {' and '.join(differs)}")
+
+
 def teacher_network(teacher: Teacher, info: DatasetInfo, student: ExperimentConfig) -> nn.Module:
     """The teacher's network, frozen and in eval mode, after checking it fits the student's data."""
-    if info.task != "classification":
-        raise DistillError(f"distillation needs a classification dataset; {student.data.name} is {info.task}")
-    same_data = (teacher.config.data.name, teacher.config.data.image_size, teacher.config.data.seq_len) == \
-        (student.data.name, student.data.image_size, student.data.seq_len)
-    if not same_data:
-        raise DistillError(f"the teacher was trained on {teacher.config.data.name}; the student trains on "
-                           f"{student.data.name}: a teacher can only teach on its own data")
-    net = build_model(teacher.config.model, info)
+    problem = teacher_problem(teacher, student, info)
+    if problem is not None:
+        raise DistillError(problem)
+    net = build_model(teacher.config.model, _info(teacher.config))
     ft.check_weights(net, teacher.state, keep_classifier=True)
     net.load_state_dict(teacher.state)
     net.eval()
@@ -176,5 +211,18 @@ def distill_and_save(config: ExperimentConfig, teacher: Teacher, out: Path, *, t
                         on_event=on_event)
 
 
+def make_job(student: ExperimentConfig, teacher: Teacher, owner: str, *, temperature: float = DEFAULT_TEMPERATURE,
+             alpha: float = DEFAULT_ALPHA, save: bool = True) -> Job:
+    """A pool Job (kind "distill") that distils ``teacher`` into ``student``; stored as a run when it ends."""
+    check_settings(temperature, alpha)
+
+    def make_trainer(job: Job) -> Trainer:
+        return DistillTrainer(student, teacher, temperature=temperature, alpha=alpha, control=job.control)
+
+    label = f"distilled from {teacher.label.removesuffix(' (shipped)')} · T {temperature:g} · alpha {alpha:g}"
+    return Job(student, owner, label=label[:120], kind="distill", make_trainer=make_trainer, save=save)
+
+
 __all__ = ["DEFAULT_ALPHA", "DEFAULT_TEMPERATURE", "DistillError", "DistillTrainer", "Teacher",
-           "check_settings", "distill_and_save", "distillation_loss", "load_teacher", "teacher_network"]
+           "check_settings", "distill_and_save", "distillation_loss", "load_teacher", "make_job", "teacher_network",
+           "teacher_problem"]

@@ -19,9 +19,10 @@ the comparison JSON that re-opens a finished comparison.
 One module a job: ``naming`` (values, legend names, what differs), ``comparison`` (the
 comparison, its runs and its JSON file), ``planning`` (optimizers, regularizers, sweeps,
 ``--vary``), ``fairness`` (shared initial weights, batch digests, the CompareTrainer),
-``running`` (through the job pool), ``tables`` (summary, fairness and curve tables, CSV, the
-output folder) and ``commands`` (the CLI's ``compare``). The names are re-exported here:
-``from bigmodel_core.experiments import compare as cmp; cmp.plan_optimizers(...)``.
+``distilling`` (student alone vs distilled), ``scaling`` (model size sweeps, their parameters and
+training FLOPs, and the power-law fit), ``running`` (through the job pool), ``tables`` (summary,
+fairness and curve tables, CSV, the output folder) and ``commands`` (the CLI's ``compare``).
+The names are re-exported here: ``from bigmodel_core.experiments import compare as cmp; cmp.plan_optimizers(...)``.
 """
 
 from .commands import (
@@ -29,6 +30,8 @@ from .commands import (
 )
 from .comparison import (
     FORMAT,
+    KINDS,
+    LABELS_ONLY,
     MAX_FILE_EPOCHS,
     MAX_RUNS,
     MAX_TEXT,
@@ -36,12 +39,20 @@ from .comparison import (
     CompareRun,
     Comparison,
     ComparisonFile,
+    DistillFile,
     EpochRow,
     Metric,
     RunFile,
     Sha,
     Text,
     comparison_order,
+)
+from .distilling import (
+    ALONE,
+    DistillCompareTrainer,
+    distill_entry,
+    distilled_name,
+    plan_distillation,
 )
 from .fairness import (
     BatchDigest,
@@ -86,6 +97,25 @@ from .running import (
     submit,
     wait,
 )
+from .scaling import (
+    DEFAULT_WIDTHS,
+    FIT_NOTE,
+    MAX_WIDTH,
+    TRAIN_FLOPS_PER_FORWARD,
+    ModelSize,
+    PowerLaw,
+    ScalePoint,
+    fit_points,
+    fit_power_law,
+    model_size,
+    plan_scale,
+    points_of,
+    scale_changes,
+    scale_points,
+    scale_rows,
+    size_name,
+    training_flops,
+)
 from .tables import (
     curve_rows,
     describe_base,
@@ -98,6 +128,31 @@ from .tables import (
 
 __all__ = [
     "ABSENT",
+    "ALONE",
+    "DEFAULT_WIDTHS",
+    "DistillCompareTrainer",
+    "DistillFile",
+    "distill_entry",
+    "distilled_name",
+    "FIT_NOTE",
+    "fit_points",
+    "fit_power_law",
+    "KINDS",
+    "LABELS_ONLY",
+    "MAX_WIDTH",
+    "model_size",
+    "ModelSize",
+    "plan_distillation",
+    "plan_scale",
+    "points_of",
+    "PowerLaw",
+    "scale_changes",
+    "scale_points",
+    "scale_rows",
+    "ScalePoint",
+    "size_name",
+    "TRAIN_FLOPS_PER_FORWARD",
+    "training_flops",
     "BatchDigest",
     "CompareRun",
     "CompareTrainer",

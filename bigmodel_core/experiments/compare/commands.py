@@ -1,4 +1,10 @@
-"""The command line's ``compare``: plan from ``--vary``, train through a private pool, write the folder.
+"""The command line's ``compare``: plan from ``--vary`` (or a teacher, or model sizes), train through a
+private pool, write the folder.
+
+The kind follows the options: ``--vary`` pairs config values run by run; ``--teacher`` compares the
+student alone with the student distilled from that teacher; ``--widths`` / ``--depths`` sweep the
+model's size and print the power law fitted to validation loss against parameters and training FLOPs
+(also written as ``scaling.csv``).
 
 Argument parsing is the CLI's (:mod:`bigmodel_core.cli`); this is what the command does.
 """
@@ -10,22 +16,54 @@ import sys
 from typing import Any
 
 from bigmodel_core.config.presets import load_config_arg
-from bigmodel_core.config.specs import parse_config_here
+from bigmodel_core.config.specs import ConfigError, ExperimentConfig, parse_config_here
 from bigmodel_core.config.uploaded_data import use_data_file
+from bigmodel_core.experiments.distill import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, load_teacher
 from bigmodel_core.training.jobs import JobPool
-from bigmodel_core.training.store import check_out_dir
+from bigmodel_core.training.store import atomic_write_text, check_out_dir
 
-from .comparison import CompareRun
+from .comparison import CompareRun, Comparison
+from .distilling import plan_distillation
 from .naming import differs_rows, parse_vary
 from .planning import plan_vary
 from .running import stop, submit, wait
-from .tables import describe_base, summary_rows, write_comparison
+from .scaling import fit_points, plan_scale, scale_points, scale_rows
+from .tables import describe_base, summary_rows, to_csv, write_comparison
 
 
-def run_compare(config: str, vary: list[str], out: str, *, overwrite: bool = False,
+def _plan(base: ExperimentConfig, vary: list[str] | None, teacher: str | None, temperature: float, alpha: float,
+          widths: list[float] | None, depths: list[int] | None) -> Comparison:
+    kinds = [name for name, given in (("--vary", vary), ("--teacher", teacher), ("--widths/--depths",
+                                                                                 widths or depths)) if given]
+    if len(kinds) != 1:
+        raise ConfigError([("compare", "give one of --vary, --teacher or --widths/--depths" +
+                            (f", not {' and '.join(kinds)}" if kinds else ""))])
+    if teacher is not None:
+        return plan_distillation(base, load_teacher(teacher), temperature, alpha)
+    if widths or depths:
+        return plan_scale(base, widths or [1.0], depths)
+    return plan_vary(base, parse_vary(vary or []))
+
+
+def _print_fit(comp: Comparison, folder: Any) -> None:
+    points = scale_points(comp)
+    atomic_write_text(folder / "scaling.csv", to_csv(scale_rows(points)))
+    for against, what in (("params", "N"), ("train_flops", "C")):
+        fit = fit_points(points, against)
+        if fit is None:
+            print(f"no fit against {against}: fewer than 2 finished sizes", file=sys.stderr)
+        else:
+            print(f"validation loss against {'parameters' if against == 'params' else 'training FLOPs'}: "
+                  f"{fit.describe(what)}")
+
+
+def run_compare(config: str, vary: list[str] | None, out: str, *, overwrite: bool = False,
                 overrides: dict[str, Any] | None = None, workers: int = 1, threads: int | None = None,
-                data_file: str | None = None, task: str | None = None) -> int:
-    """Compare ``config`` once per position of the ``--vary`` value lists; 1 if a run failed, else 0.
+                data_file: str | None = None, task: str | None = None, teacher: str | None = None,
+                temperature: float = DEFAULT_TEMPERATURE, alpha: float = DEFAULT_ALPHA,
+                widths: list[float] | None = None, depths: list[int] | None = None) -> int:
+    """Compare ``config`` once per position of the ``--vary`` value lists (or alone vs distilled from
+    ``teacher``, or at each of ``widths`` x ``depths``); 1 if a run failed, else 0.
 
     ``overrides`` are dotted-path changes applied to the base (the shared ``--epochs``,
     ``--device``, ``--seed``); ``threads`` is torch threads per run (default: cores / workers).
@@ -36,7 +74,7 @@ def run_compare(config: str, vary: list[str], out: str, *, overwrite: bool = Fal
     if overrides:
         base = base.with_changes(overrides)
     base = parse_config_here(base)  # a device missing here is refused before anything trains
-    comp = plan_vary(base, parse_vary(vary))
+    comp = _plan(base, vary, teacher, temperature, alpha, widths, depths)
     folder = check_out_dir(out, overwrite)
     workers = max(1, workers)
     threads = threads or max(1, (os.cpu_count() or 2) // workers)
@@ -44,7 +82,7 @@ def run_compare(config: str, vary: list[str], out: str, *, overwrite: bool = Fal
     owner = "cli"
     task = comp.task
     print(f"comparing {len(comp.runs)} runs of {describe_base(base)}", file=sys.stderr)
-    for row in differs_rows(comp.names, [r.config for r in comp.runs]):
+    for row in comp.differs() if comp.kind == "distill" else differs_rows(comp.names, [r.config for r in comp.runs]):
         print("  " + "  ".join(f"{k}={v}" for k, v in row.items()), file=sys.stderr)
 
     def on_epoch(run: CompareRun, row: dict[str, float]) -> None:
@@ -64,6 +102,8 @@ def run_compare(config: str, vary: list[str], out: str, *, overwrite: bool = Fal
     write_comparison(comp, folder, {r.name: j.final_state for r, j in zip(comp.runs, jobs)})
     for row in summary_rows(comp):
         print("  ".join(f"{k}={v}" for k, v in row.items() if k != "message" or v))
+    if comp.kind == "scale":
+        _print_fit(comp, folder)
     print(f"wrote {len(comp.runs)} run folders, comparison.json, summary.csv and curves.csv to {folder}",
           file=sys.stderr)
     return 1 if any(r.status in ("failed", "lost") for r in comp.runs) else 0

@@ -3,6 +3,12 @@
 The same :class:`Comparison` serves the page (live, from job snapshots), the CLI and the
 file. A file is checked whole by :class:`ComparisonFile` (bounded fields, at most
 :data:`MAX_RUNS` runs and :data:`MAX_FILE_EPOCHS` epochs each) before any of it is drawn.
+
+A comparison has a kind (:data:`KINDS`): ``settings`` (runs differ in config fields: optimizers,
+regularizers, sweeps, ``--vary``), ``distill`` (the same student trained on labels only and
+distilled from a teacher: the configs are identical, the run's ``distill`` entry says what
+differs) and ``scale`` (the same design at several widths or depths, for a loss-against-size
+fit). Files written before kinds existed read as ``settings``.
 """
 
 from __future__ import annotations
@@ -23,11 +29,13 @@ from bigmodel_core.safejson import JSONInputError, TooLong, loads, too_long_mess
 from bigmodel_core.training.jobs import ACTIVE
 from bigmodel_core.training.store import METRIC_COLUMNS, StoredRun
 
-from .naming import differs_rows, names_from_diff, unique_names
+from .naming import differing_fields, differs_rows, fmt_value, names_from_diff, unique_names
 
 MAX_RUNS = 8
 FORMAT = "bigmodel-comparison"
 VERSION = 1
+KINDS = ("settings", "distill", "scale")
+LABELS_ONLY = "labels only"  # what a run without a teacher learns from, in the "what differs" table
 
 
 @dataclass
@@ -46,7 +54,10 @@ class CompareRun:
     init_sha: str | None = None
     data_sha: str | None = None
     order_sha: str | None = None
+    # {"teacher": label, "sha256", "temperature", "alpha"} for a run that distils; None = labels only
+    distill: dict[str, Any] | None = None
     # live-only (not saved in the JSON)
+    teacher: Any = None  # the experiments.distill.Teacher a distilling run learns from
     queue_position: int | None = None
     progress: float = 0.0
     live_samples_per_sec: float | None = None
@@ -61,7 +72,15 @@ class CompareRun:
         return {"name": self.name, "config": self.config.to_dict(), "status": self.status,
                 "message": self.message, "epochs": self.epochs, "summary": self.summary,
                 "run_id": self.run_id, "init": self.init, "init_sha": self.init_sha, "data_sha": self.data_sha,
-                "order_sha": self.order_sha}
+                "order_sha": self.order_sha, "distill": self.distill}
+
+    @property
+    def learns_from(self) -> str:
+        """Labels only, or the teacher with its temperature and alpha (the distill kind's difference)."""
+        d = self.distill
+        if not d:
+            return LABELS_ONLY
+        return f"{d.get('teacher', '?')}, T={fmt_value(d.get('temperature'))}, alpha={fmt_value(d.get('alpha'))}"
 
 
 @dataclass
@@ -71,10 +90,13 @@ class Comparison:
     title: str = ""
     comparison_id: str = field(default_factory=lambda: f"cmp-{secrets.token_hex(5)}")
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M:%S"))
+    kind: str = "settings"
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.runs) <= MAX_RUNS:
             raise ConfigError([("runs", f"a comparison has 1 to {MAX_RUNS} runs, not {len(self.runs)}")])
+        if self.kind not in KINDS:
+            raise ConfigError([("kind", f"unknown comparison kind {self.kind!r}; choose one of: {', '.join(KINDS)}")])
 
     @property
     def names(self) -> list[str]:
@@ -94,12 +116,24 @@ class Comparison:
         return any(r.status != "planned" for r in self.runs)
 
     def differs(self) -> list[dict[str, Any]]:
-        return differs_rows(self.names, [r.config for r in self.runs])
+        rows = differs_rows(self.names, [r.config for r in self.runs])
+        if any(r.distill for r in self.runs):  # the configs are the same: the teacher is the difference
+            for row, r in zip(rows, self.runs):
+                row["learns from"] = r.learns_from
+        return rows
+
+    def differing(self) -> list[str]:
+        """The differing config fields, and "learns from" when some runs distil and others do not."""
+        fields = differing_fields([r.config for r in self.runs])
+        if len({r.learns_from for r in self.runs}) > 1:
+            fields.append("learns from (teacher)")
+        return fields
 
     # --- JSON --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, "version": VERSION, "id": self.comparison_id, "title": self.title,
-                "created": self.created, "base": self.base.to_dict(), "runs": [r.to_dict() for r in self.runs]}
+        return {"format": FORMAT, "version": VERSION, "kind": self.kind, "id": self.comparison_id,
+                "title": self.title, "created": self.created, "base": self.base.to_dict(),
+                "runs": [r.to_dict() for r in self.runs]}
 
     def to_json(self) -> str:
         return json.dumps(_no_nan(self.to_dict()), indent=1, allow_nan=False)
@@ -143,9 +177,10 @@ class Comparison:
                 epochs=[{k: (float("nan") if v is None else v) for k, v in row.model_dump().items() if k in
                          row.model_fields_set} for row in r.epochs],
                 summary=r.summary, run_id=r.run_id, init=r.init or "", init_sha=r.init_sha, data_sha=r.data_sha,
-                order_sha=r.order_sha))
+                order_sha=r.order_sha, distill=r.distill.model_dump() if r.distill is not None else None))
         return cls(base=base, runs=runs, title=doc.title or "",
-                   comparison_id=doc.id or f"cmp-{secrets.token_hex(5)}", created=doc.created or "")
+                   comparison_id=doc.id or f"cmp-{secrets.token_hex(5)}", created=doc.created or "",
+                   kind=doc.kind or "settings")
 
     @classmethod
     def from_stored(cls, stored: list[StoredRun], title: str = "stored runs") -> Comparison:
@@ -163,7 +198,7 @@ class Comparison:
                                    epochs=[{k: v for k, v in row.items() if k in METRIC_COLUMNS} for row in s.metrics],
                                    summary=s.summary, run_id=s.run_id, init=str(info.get("init") or ""),
                                    init_sha=_opt_str(info.get("init_sha")), data_sha=_opt_str(info.get("data_sha")),
-                                   order_sha=_opt_str(info.get("order_sha"))))
+                                   order_sha=_opt_str(info.get("order_sha")), distill=_distill_of(s.summary)))
         return cls(base=configs[0], runs=runs, title=title)
 
 
@@ -193,6 +228,15 @@ class EpochRow(_FileModel):
     step: Metric = None
 
 
+class DistillFile(_FileModel):
+    """What a distilled run learned from: the teacher's name and digest, the temperature and alpha."""
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    teacher: Annotated[str, StringConstraints(max_length=200)]
+    sha256: Sha | None = None
+    temperature: Annotated[float, Field(gt=0, le=100)]
+    alpha: Annotated[float, Field(ge=0, le=1)]
+
+
 class RunFile(_FileModel):
     name: Annotated[str, StringConstraints(max_length=80)]
     config: dict[str, Any]
@@ -206,11 +250,13 @@ class RunFile(_FileModel):
     init_sha: Sha | None = None
     data_sha: Sha | None = None
     order_sha: Sha | None = None
+    distill: DistillFile | None = None
 
 
 class ComparisonFile(_FileModel):
     format: Literal["bigmodel-comparison"]
     version: Literal[1]
+    kind: Literal["settings", "distill", "scale"] | None = "settings"
     id: Annotated[str, StringConstraints(max_length=64)] | None = None
     title: Annotated[str, StringConstraints(max_length=200)] | None = ""
     created: Annotated[str, StringConstraints(max_length=40)] | None = ""
@@ -257,6 +303,18 @@ def comparison_order(stored: list[StoredRun]) -> list[StoredRun]:
         return (str(info.get("id", "")), int(info.get("index", 0) or 0))
 
     return sorted(stored, key=key)
+
+
+def _distill_of(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """A stored distilled run's teacher, temperature and alpha (None for a run on labels only)."""
+    d = summary.get("distill")
+    if not isinstance(d, dict):
+        return None
+    try:
+        return DistillFile.model_validate({k: d.get(k) for k in ("teacher", "sha256", "temperature", "alpha")},
+                                          strict=False).model_dump()
+    except ValidationError:
+        return None
 
 
 def _opt_str(v: Any) -> str | None:

@@ -138,5 +138,6 @@ class CompareTrainer(Trainer):
     def summary(self) -> dict[str, Any]:
         s = super().summary()
         s["comparison"] = {"id": self.comparison_id, "name": self.name, "index": self.index, "init": self.init_note,
-                           "init_sha": self.init_sha, "data_sha": self.data_sha, "order_sha": self.order_sha}
+                           "init_sha": self.init_sha, "data_sha": self.data_sha, "order_sha": self.order_sha,
+                           "train_samples": int(len(self.y_train))}
         return s

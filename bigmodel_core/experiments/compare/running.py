@@ -9,15 +9,27 @@ from bigmodel_core.training.jobs import Job, JobPool
 from bigmodel_core.training.trainer import EpochEnd, Trainer
 
 from .comparison import CompareRun, Comparison
+from .distilling import DistillCompareTrainer
 from .fairness import CompareTrainer, initial_states
 
 
-def _make_trainer(job: Job) -> Trainer:
-    trainer = CompareTrainer(job.config, control=job.control, init_state=job.init_state,
-                             comparison_id=job.group or "", name=job.label, index=job.extras.get("index", 0),
-                             init_note=job.extras.get("init", ""))
-    job.set_extra("init_sha", trainer.init_sha)
-    return trainer
+def _trainer_factory(run: CompareRun) -> Callable[[Job], Trainer]:
+    """The run's trainer: a plain comparison run, or one that distils from the run's teacher."""
+    distill = run.distill if run.teacher is not None else None
+
+    def make(job: Job) -> Trainer:
+        common = dict(control=job.control, init_state=job.init_state, comparison_id=job.group or "",
+                      name=job.label, index=job.extras.get("index", 0), init_note=job.extras.get("init", ""))
+        if distill is not None:
+            trainer: CompareTrainer = DistillCompareTrainer(job.config, teacher=run.teacher,
+                                                            temperature=distill["temperature"],
+                                                            alpha=distill["alpha"], **common)
+        else:
+            trainer = CompareTrainer(job.config, **common)
+        job.set_extra("init_sha", trainer.init_sha)
+        return trainer
+
+    return make
 
 
 def _after_epoch(job: Job, trainer: Trainer, ev: EpochEnd) -> None:
@@ -28,11 +40,15 @@ def _after_epoch(job: Job, trainer: Trainer, ev: EpochEnd) -> None:
 
 def submit(comp: Comparison, pool: JobPool, owner: str, *, save: bool = True) -> list[Job]:
     """Queue every run of ``comp`` in ``pool`` (group = comparison id, kind = "compare")."""
+    for run in comp.runs:
+        if run.distill and run.teacher is None:  # a re-opened file names its teacher but does not hold it
+            raise ValueError(f"run {run.name!r} distils from {run.distill.get('teacher')!r}, which is not loaded; "
+                             "plan the comparison again to run it")
     inits = initial_states(comp)
     jobs = []
     for i, (run, init) in enumerate(zip(comp.runs, inits)):
         job = Job(run.config, owner, label=run.name, group=comp.comparison_id, kind="compare",
-                  init_state=init.state, make_trainer=_make_trainer, epoch_hooks=[_after_epoch], save=save)
+                  init_state=init.state, make_trainer=_trainer_factory(run), epoch_hooks=[_after_epoch], save=save)
         job.extras.update(init=init.note, index=i)
         run.init, run.status, run.job_id = init.note, "queued", job.job_id
         jobs.append(job)
