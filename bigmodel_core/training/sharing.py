@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import threading
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -45,6 +46,23 @@ CARRIER_OWNER = "\x00shared-training"  # no workspace id can equal this: the car
 JOINED_NOTE = ("You joined an identical training that was already running: same settings, seed and starting "
                "weights, on the server's CPU with the same thread count, where training is deterministic, so "
                "its result is exactly what training it again would give. It goes on for the others if you leave.")
+
+
+def sharing_on() -> bool:
+    """Whether the server shares identical trainings: on unless ``BIGMODEL_SHARE_IDENTICAL=0``."""
+    return os.environ.get("BIGMODEL_SHARE_IDENTICAL", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def shared_note(joined: bool, others: int) -> str:
+    """The Train page's words for a shared training (plain text)."""
+    if joined:
+        head = JOINED_NOTE
+    else:
+        head = ("Other learners pressed Train on exactly this experiment, so they follow this training instead of "
+                "training it again: on the server's CPU, with the same thread count, training is deterministic and "
+                "their result is the same.")
+    return (f"{head} {others} other learner(s) follow it now; Pause or Stop leaves it for you alone "
+            "(each of you gets a run of your own when it ends).")
 
 
 def _plain_function(fn: Callable[..., Any] | None) -> bool:
