@@ -222,7 +222,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     return run_compare(args.config, args.vary, args.out, overwrite=args.overwrite, overrides=overrides(args),
-                       workers=args.workers, threads=args.threads, data_file=args.data, task=args.task)
+                       workers=args.workers, threads=args.threads, data_file=args.data, task=args.task,
+                       executor=args.executor)
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
@@ -280,8 +281,13 @@ def _add_experiment_commands(sub: argparse._SubParsersAction, shared: argparse.A
     p.add_argument("config", help="a config JSON file or a preset name")
     p.add_argument("--vary", action="append", required=True, metavar="FIELD=V1,V2,...",
                    help="dotted config path and values (JSON where possible); repeat to pair fields run by run")
-    p.add_argument("--workers", type=number_arg(int, 1), default=1, help="runs trained at once (default 1)")
-    p.add_argument("--threads", type=number_arg(int, 1), help="torch threads per run (default: cores / workers)")
+    p.add_argument("--workers", type=number_arg(int, 1),
+                   help="runs trained at once (default 1; with --executor ray, as many as the cluster's CPUs allow)")
+    p.add_argument("--threads", type=number_arg(int, 1), help="torch threads per run (default: cores / workers; "
+                   "with --executor ray, 1)")
+    p.add_argument("--executor", choices=["threads", "ray"],
+                   help="where the runs train: threads in this process, or a Ray cluster (RAY_ADDRESS, else a "
+                        "local Ray; needs requirements-ray.txt); default BIGMODEL_EXECUTOR, else threads")
     p.set_defaults(func=cmd_compare)
     names = ", ".join(RECIPES)
     p = sub.add_parser("pretrain", help=f"remake a shipped pretrained model ({names})")

@@ -127,7 +127,10 @@ def make_executor(name: str | None = None, threads_per_job: int | None = None) -
     if executor_name(name) == "ray":
         # Ray is optional (requirements-ray.txt) and takes seconds to import: only a server or a
         # command that asked for it pays for it, and a laptop install never needs it
-        from .ray_executor import RayExecutor  # noqa: PLC0415
-
+        try:
+            from .ray_executor import RayExecutor  # noqa: PLC0415
+        except ImportError as exc:
+            raise ValueError(f"the ray executor needs Ray ({exc.name or exc} is not installed): "
+                             "python -m pip install -r requirements-ray.txt") from None
         return RayExecutor(threads_per_job=threads_per_job)
     return ThreadExecutor()
