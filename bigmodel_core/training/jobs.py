@@ -20,7 +20,6 @@ module re-exports them with the pool. How a training runs is the pool's executor
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import json
 import os
@@ -30,7 +29,7 @@ import time
 import traceback
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -38,6 +37,7 @@ from bigmodel_core.limits import current_limits
 
 from .executors import Executor, Outcome, make_executor
 from .job import ACTIVE, FINISHED, EpochHook, Job, Snapshot, TrainerFactory
+from .memory import release_free_memory
 from .sharing import SharedTraining, share_key
 from .store import RunStore, StoreError, atomic_write_text
 from .workspace import clear_job_record, write_job_record
@@ -47,26 +47,6 @@ __all__ = ["ACTIVE", "FINISHED", "KEEP_TRAINERS", "RELEASE_AFTER", "EpochHook", 
 
 KEEP_TRAINERS = 8  # finished jobs per owner that keep their Trainer for probes (a comparison has up to 8 runs)
 RELEASE_AFTER = 45.0  # seconds without a poll from a session before its finished jobs let go of their Trainers
-
-
-def _load_malloc_trim() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
-        return None
-
-
-_MALLOC_TRIM = _load_malloc_trim()
-
-
-def release_free_memory() -> None:
-    """Hand memory that Python and torch freed back to the operating system (glibc only).
-
-    glibc keeps freed blocks in per-thread arenas; a server whose pages and trainings run on
-    many threads otherwise keeps the high-water mark of every training as resident memory.
-    """
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 
 class JobPool:

@@ -6,7 +6,7 @@ changes for the pages: the pool still queues jobs (a queue position is a job not
 the cluster), caps how many train at once (by default the cluster's CPUs divided by the threads
 per job), watches them and writes the runs to the server's store.
 
-For each job the pool's worker thread starts one actor (``num_cpus`` = threads per job,
+For each job the pool's worker thread takes an actor (``num_cpus`` = threads per job,
 ``max_restarts=0``) and drives it: the actor trains in a thread of its own with the same code as
 in-process (:func:`.executors.run_here`, the job's trainer factory and epoch hooks included),
 while the driver polls it every :data:`POLL_SECONDS` for what is new (batch losses, epochs,
@@ -15,6 +15,12 @@ job, which the page reads as before. Pause, resume and stop go to the actor's co
 within a batch. At the end the final weights, summary and metrics come back and the server
 writes the run (atomically, summary last). A worker process that dies (killed, out of memory,
 its node lost) fails the job with a message saying so; the server goes on.
+
+An actor runs one training at a time. When it ends, the actor waits for the next job instead of
+exiting (at most one idle actor per slot, for :data:`IDLE_SECONDS`, since an idle actor still
+holds its CPUs on the cluster): a fresh worker process pays several seconds for importing torch,
+building the dataset and warming up the optimizer, which on a small machine cost more than the
+training itself. An actor whose training raised or whose process died is never reused.
 
 The workers must import the same ``bigmodel_core`` as the server: install the project on every
 node (a local Ray started here is pointed at this checkout).
@@ -44,6 +50,7 @@ if TYPE_CHECKING:
     from ray.actor import ActorHandle
 
 POLL_SECONDS = 0.25  # how often the driver asks an actor what is new
+IDLE_SECONDS = 15.0  # an actor with no next job this long exits and frees its CPUs
 CALL_TIMEOUT = 120.0  # seconds a poll may take before the worker counts as unresponsive
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,6 +76,9 @@ class TrainingActor:
 
     def start(self, config_json: str, init_state: dict[str, torch.Tensor] | None, job_fields: dict[str, Any],
               extras: dict[str, Any]) -> int:
+        if self.job is not None and not self.done.is_set():
+            raise RuntimeError("this worker is still training")
+        self.outcome, self.error, self.done = None, None, threading.Event()
         job = Job(parse_config(config_json), owner="ray-worker", init_state=init_state, save=False, **job_fields)
         job.extras.update(extras)
         self._sent = {k: id(v) for k, v in job.extras.items()}  # the driver has these already
@@ -126,6 +136,8 @@ class RayExecutor:
         self.threads = max(1, threads_per_job or 1)
         self.gpus = float(os.environ.get("BIGMODEL_RAY_GPUS_PER_JOB", "0")) if gpus_per_job is None else gpus_per_job
         self._started_ray = False
+        self._idle: list[ActorHandle] = []  # actors whose last training ended cleanly, ready for the next
+        self._idle_lock = threading.Lock()
         if not ray.is_initialized():
             # RAY_ADDRESS, when set, names the cluster; otherwise a local Ray starts on this machine,
             # its workers pointed at this checkout so that they run the server's code
@@ -144,7 +156,11 @@ class RayExecutor:
         return config.training.device == "cpu" or (config.training.device == "auto" and self.gpus == 0)
 
     def run(self, job: Job) -> Outcome | None:
-        actor: ActorHandle = self._actor.options(num_cpus=self.threads, num_gpus=self.gpus).remote(self.threads)
+        with self._idle_lock:
+            actor = self._idle.pop() if self._idle else None
+        if actor is None:
+            actor = self._actor.options(num_cpus=self.threads, num_gpus=self.gpus).remote(self.threads)
+        reuse = False
         try:
             fields = {"label": job.label, "group": job.group, "kind": job.kind, "make_trainer": job.make_trainer,
                       "epoch_hooks": list(job.epoch_hooks)}
@@ -152,13 +168,29 @@ class RayExecutor:
             job.set_extra("worker", f"Ray worker process {pid}")
             self._follow(job, actor)
             res = self._call(actor.result.remote())
+            reuse = not res["error"]
         finally:
-            ray.kill(actor)
+            with self._idle_lock:
+                keep = reuse and len(self._idle) < (self.slots(self.threads) or 1)
+                if keep:
+                    self._idle.append(actor)
+                    timer = threading.Timer(IDLE_SECONDS, self._expire, args=(actor,))
+                    timer.daemon = True  # never keeps a finished process alive
+                    timer.start()
+            if not keep:
+                ray.kill(actor)
         if res["error"]:
             raise TrainingError(res["error"])
         out = res["outcome"]
         return None if out is None else Outcome(out["status"], out["message"], out["summary"], out["state"],
                                                 out["rows"])
+
+    def _expire(self, actor: ActorHandle) -> None:
+        with self._idle_lock:
+            if actor not in self._idle:
+                return  # taken by a job meanwhile
+            self._idle.remove(actor)
+        ray.kill(actor)
 
     def _call(self, ref: Any) -> Any:
         try:
@@ -205,6 +237,10 @@ class RayExecutor:
             time.sleep(POLL_SECONDS)
 
     def close(self) -> None:
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for actor in idle if ray.is_initialized() else []:
+            ray.kill(actor)
         if self._started_ray and ray.is_initialized():
             ray.shutdown()
             self._started_ray = False
