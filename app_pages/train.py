@@ -20,6 +20,7 @@ from bigmodel_core.inspect import live_probe, probes
 from bigmodel_core.limits import current_limits
 from bigmodel_core.nn.shapes import SpecError, check_design
 from bigmodel_core.training.jobs import ACTIVE, Job
+from bigmodel_core.training.sharing import shared_note
 from bigmodel_core.training.store import LABEL_MAX, clean_label, save_weights_bytes
 from bigmodel_core.training.trainer import load_data
 from ui import labels, sidebar, state, widgets
@@ -206,6 +207,9 @@ def status_line(snap) -> None:
         # the engine says "stopped during epoch 6": said once, as a sentence
         text = sentence(msg) if msg.lower().startswith("stopped") else ("Stopped. " + sentence(msg)).strip()
         st.warning(md(text), icon=":material/stop_circle:")
+    if snap is not None and snap.status in ACTIVE and (snap.joined or snap.shared_with):
+        # an identical training shared with other learners (bigmodel_core.training.sharing): plain text
+        st.text(shared_note(snap.joined, snap.shared_with))
 
 
 def numbers_line(snap, task: str) -> str:

@@ -14,6 +14,11 @@ every session completed (after queueing visibly where it had to wait), none show
 error, the run ids are all different and the concurrency cap held.
 
 The functions here are reused by tests/e2e/test_load.py (a 3-session version in CI).
+
+Without a browser, ``--engine pool|sharing|ray|all`` simulates ``--learners`` (default 8,30)
+learners pressing Train on one lesson against the job pool itself: today's pool, the pool sharing
+identical trainings, and the Ray executor on a local Ray (bench/load_engines.py); it prints the
+seconds to the last stored run for each, alternating engines, and their ratios to the pool.
 """
 
 from __future__ import annotations
@@ -342,7 +347,23 @@ def main() -> int:
     ap.add_argument("--max-jobs", type=int, help="BIGMODEL_MAX_CONCURRENT_JOBS for the server (default: its own)")
     ap.add_argument("--query", default=TRAIN_QUERY, help="Train page query string")
     ap.add_argument("--deadline", type=float, default=1500.0, help="seconds before giving up")
+    ap.add_argument("--engine", choices=["pool", "sharing", "ray", "all"],
+                    help="no browser: simulated learners against the job pool with this engine (all: each in turn)")
+    ap.add_argument("--learners", default="8,30", help="with --engine: learner counts, comma-separated")
+    ap.add_argument("--epochs", type=int, default=1, help="with --engine: epochs of the lesson (quickstart_cnn)")
     args = ap.parse_args()
+    if args.engine:
+        from bench.load_engines import ENGINES, run_all
+
+        counts = [int(n) for n in args.learners.split(",") if n.strip()]
+        engines = list(ENGINES) if args.engine == "all" else [args.engine]
+        results = run_all(engines, counts, args.epochs)
+        print(json.dumps(results, indent=1))
+        bad = [r for r in results if r["completed"] != r["learners"] or r["runs_stored"] != r["learners"]
+               or not r["distinct_run_ids"] or not r["identical_metrics"]]
+        print("PASS" if not bad else f"FAIL: {len(bad)} round(s) where a learner got no run of its own, or "
+              "the runs differ")
+        return 0 if not bad else 1
 
     from playwright.sync_api import sync_playwright
 

@@ -225,7 +225,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                        workers=args.workers, threads=args.threads, data_file=args.data, task=args.task,
                        teacher=args.teacher, temperature=args.temperature, alpha=args.alpha,
                        widths=_number_list(args.widths, float, "--widths"),
-                       depths=_number_list(args.depths, int, "--depths"))
+                       depths=_number_list(args.depths, int, "--depths"), executor=args.executor)
 
 
 def _number_list(text: str | None, kind: type, option: str) -> list | None:
@@ -305,8 +305,13 @@ def _add_experiment_commands(sub: argparse._SubParsersAction, shared: argparse.A
                                                          "(channels, units, hidden size), e.g. 0.25,0.5,1,2")
     p.add_argument("--depths", metavar="D1,D2,...", help="with or instead of --widths: conv blocks (recurrent "
                                                          "layers) of each size")
-    p.add_argument("--workers", type=number_arg(int, 1), default=1, help="runs trained at once (default 1)")
-    p.add_argument("--threads", type=number_arg(int, 1), help="torch threads per run (default: cores / workers)")
+    p.add_argument("--workers", type=number_arg(int, 1),
+                   help="runs trained at once (default 1; with --executor ray, as many as the cluster's CPUs allow)")
+    p.add_argument("--threads", type=number_arg(int, 1), help="torch threads per run (default: cores / workers; "
+                   "with --executor ray, 1)")
+    p.add_argument("--executor", choices=["threads", "ray"],
+                   help="where the runs train: threads in this process, or a Ray cluster (RAY_ADDRESS, else a "
+                        "local Ray; needs requirements-ray.txt); default BIGMODEL_EXECUTOR, else threads")
     p.set_defaults(func=cmd_compare)
     names = ", ".join(RECIPES)
     p = sub.add_parser("pretrain", help=f"remake a shipped pretrained model ({names})")

@@ -60,8 +60,10 @@ _POOL_MADE = False  # set once get_pool has built the process's pool (a process-
 def get_pool() -> JobPool:
     global _POOL_MADE
     from bigmodel_core.training.jobs import JobPool  # noqa: PLC0415 - loads torch: not for pages that never train
+    from bigmodel_core.training.sharing import sharing_on  # noqa: PLC0415 - beside the pool it configures
 
-    pool = JobPool(store=get_store())
+    # the executor comes from BIGMODEL_EXECUTOR (threads in this process unless it says ray)
+    pool = JobPool(store=get_store(), share_identical=sharing_on())
     _POOL_MADE = True
     return pool
 

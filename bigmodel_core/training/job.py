@@ -4,6 +4,10 @@ A :class:`Job` belongs to an owner (a browser session) and is run by a worker of
 :class:`~bigmodel_core.training.jobs.JobPool`. The worker records the trainer's events into it;
 the page never touches the trainer and reads a :class:`Snapshot` instead, a consistent copy
 taken under the job's lock.
+
+A job can instead follow an identical training that other learners share
+(:mod:`.sharing`): then its snapshot reads that training's progress, and its Stop and Pause
+leave it rather than stop it for everyone.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from .trainer import Trainer
 
 if TYPE_CHECKING:
     from .jobs import JobPool
+    from .sharing import SharedTraining
 
 MAX_POINTS = 4000  # per-batch points kept per job; older points are thinned, never invented
 
@@ -61,6 +66,8 @@ class Snapshot:
     extras: dict[str, Any]
     config: ExperimentConfig
     task: str
+    joined: bool = False  # this job joined an identical training that was already under way (see .sharing)
+    shared_with: int = 0  # other learners following the same training right now
 
     @property
     def finished(self) -> bool:
@@ -111,32 +118,58 @@ class Job:
         self.final_state: dict[str, torch.Tensor] | None = None
         self.pool: JobPool | None = None
         self.stop_reason = ""
+        self.shared: SharedTraining | None = None  # set when the job carries or follows a shared training
+        self.joined = False  # it joined one already under way
+        self.left = False  # it followed one and left it
         self._progressed = threading.Event()  # set by the first batch, or when the job ends without one
         self._ended = threading.Event()  # set once the job is finished (any of FINISHED) for good
 
     # --- control from the page ----------------------------------------------------------
     def touch(self) -> None:
         self.last_poll = time.monotonic()
+        if self._following():
+            self.shared.carrier.touch()
+
+    def _following(self) -> bool:
+        return self.shared is not None and self.shared.following(self)
+
+    def _changed(self) -> None:
+        """Tell the members of a shared training that its state changed (never under a job lock)."""
+        if self.shared is not None and self.shared.carrier is self:
+            self.shared.sync()
 
     def stop(self) -> None:
+        if self._following():
+            self.shared.leave(self, pausing=False)
+            return
         self.control.stop()
         with self._lock:
             if self.status == "queued":
                 self.status, self.message = "stopped", self.stop_reason or "stopped before it started"
                 self._progressed.set()
                 self._ended.set()
+        self._changed()
 
     def pause(self) -> None:
+        if self._following():
+            self.shared.leave(self, pausing=True)
+            return
         self.control.pause()
         with self._lock:
             if self.status == "running":
                 self.status = "paused"
+        self._changed()
 
     def resume(self) -> None:
+        if self._following():
+            if self.status == "paused":  # only a training's sole follower can have paused it
+                self.shared.carrier.resume()
+            return
         self.control.resume()
         with self._lock:
             if self.status == "paused":
                 self.status = "running"
+        self._changed()
 
     def wait_for_first_step(self, timeout: float) -> bool:
         """Block until the first batch is recorded or the job ended; False on timeout.
@@ -150,11 +183,20 @@ class Job:
         return self._ended.wait(timeout)
 
     def set_extra(self, key: str, value: Any) -> None:
+        if self._following():  # e.g. the input the inspect area probes: the training's hooks read it
+            self.shared.carrier.set_extra(key, value)
+            return
         with self._lock:
             self.extras[key] = value
 
     # --- recording from the worker --------------------------------------------------------
     def record(self, ev: Any) -> None:
+        first = isinstance(ev, BatchEnd) and not self._progressed.is_set()
+        self._record(ev)
+        if first:
+            self._changed()
+
+    def _record(self, ev: Any) -> None:
         with self._lock:
             if isinstance(ev, BatchEnd):
                 self._step = ev.step
@@ -178,16 +220,22 @@ class Job:
                 self._epoch_seconds = ev.seconds
 
     def snapshot(self, position: int | None = None) -> Snapshot:
+        shared = self.shared
+        # a member of a shared training reads the training's progress (kept by its carrier), its own status
+        src = shared.carrier if shared is not None and not self.left else self
+        others = len(shared.watching()) - 1 if shared is not None and self._following() else 0
         with self._lock:
+            own = dict(job_id=self.job_id, label=self.label, group=self.group, status=self.status,
+                       message=self.message, run_id=self.run_id, summary=copy.deepcopy(self.summary),
+                       config=self.config, joined=self.joined)
+        with src._lock:
             eta = None
-            if self._step and self.status in ("running", "paused"):
-                eta = self._elapsed / self._step * max(0, self._total - self._step)
+            if src._step and own["status"] in ("running", "paused"):
+                eta = src._elapsed / src._step * max(0, src._total - src._step)
             return Snapshot(
-                job_id=self.job_id, label=self.label, group=self.group, status=self.status,
-                message=self.message, queue_position=position, steps=list(self._steps),
-                batch_losses=list(self._losses), epochs=[dict(e) for e in self._epochs], step=self._step,
-                total_steps=self._total, eta_seconds=eta, samples_per_sec=self._sps,
-                epoch_seconds=self._epoch_seconds, lr=self._lr, device=self._device, run_id=self.run_id,
-                summary=copy.deepcopy(self.summary), extras=dict(self.extras), config=self.config,
-                task=self._task,
+                **own, queue_position=position, steps=list(src._steps),
+                batch_losses=list(src._losses), epochs=[dict(e) for e in src._epochs], step=src._step,
+                total_steps=src._total, eta_seconds=eta, samples_per_sec=src._sps,
+                epoch_seconds=src._epoch_seconds, lr=src._lr, device=src._device, extras=dict(src.extras),
+                task=src._task, shared_with=max(0, others),
             )

@@ -12,12 +12,14 @@ Opt-in monitoring: with ``BIGMODEL_STATS_FILE=/path/stats.json`` in the environm
 test or an operator can check the concurrency cap from outside the server process.
 
 A job's own state and its :class:`~bigmodel_core.training.job.Snapshot` are in :mod:`.job`; this
-module re-exports them with the pool.
+module re-exports them with the pool. How a training runs is the pool's executor's business
+(:mod:`.executors`: threads in this process by default, a Ray cluster with
+``BIGMODEL_EXECUTOR=ray``); with ``share_identical`` identical experiments share one training
+(:mod:`.sharing`).
 """
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import json
 import os
@@ -27,17 +29,17 @@ import time
 import traceback
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from bigmodel_core.limits import current_limits
 
-from .devices import device_label
-from .events import EpochEnd, RunEnd
+from .executors import Executor, Outcome, make_executor
 from .job import ACTIVE, FINISHED, EpochHook, Job, Snapshot, TrainerFactory
-from .store import RunStore, StoreError, atomic_write_text, history_rows
-from .trainer import Trainer
+from .memory import release_free_memory
+from .sharing import SharedTraining, share_key
+from .store import RunStore, StoreError, atomic_write_text
 from .workspace import clear_job_record, write_job_record
 
 __all__ = ["ACTIVE", "FINISHED", "KEEP_TRAINERS", "RELEASE_AFTER", "EpochHook", "Job", "JobPool", "Snapshot",
@@ -47,35 +49,21 @@ KEEP_TRAINERS = 8  # finished jobs per owner that keep their Trainer for probes 
 RELEASE_AFTER = 45.0  # seconds without a poll from a session before its finished jobs let go of their Trainers
 
 
-def _load_malloc_trim() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
-        return None
-
-
-_MALLOC_TRIM = _load_malloc_trim()
-
-
-def release_free_memory() -> None:
-    """Hand memory that Python and torch freed back to the operating system (glibc only).
-
-    glibc keeps freed blocks in per-thread arenas; a server whose pages and trainings run on
-    many threads otherwise keeps the high-water mark of every training as resident memory.
-    """
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
-
-
 class JobPool:
     """A bounded worker pool shared by every session of the process."""
 
     def __init__(self, max_workers: int | None = None, store: RunStore | None = None,
                  threads_per_job: int | None = None, idle_stop_seconds: float | None = None,
-                 watchdog_interval: float = 5.0, stats_file: str | os.PathLike | None = None):
+                 watchdog_interval: float = 5.0, stats_file: str | os.PathLike | None = None,
+                 executor: Executor | None = None, share_identical: bool = False):
         lim = current_limits()
-        self.max_workers = max_workers or lim.max_concurrent_jobs
         self.threads_per_job = threads_per_job or lim.threads_per_job
+        self.executor = executor or make_executor(threads_per_job=self.threads_per_job)
+        # a cluster's size sets how many train at once, unless the operator set the cap
+        slots = None if "BIGMODEL_MAX_CONCURRENT_JOBS" in os.environ else self.executor.slots(self.threads_per_job)
+        self.max_workers = max_workers or slots or lim.max_concurrent_jobs
+        self.share_identical = share_identical
+        self._shared: dict[str, SharedTraining] = {}
         self.idle_stop_seconds = idle_stop_seconds if idle_stop_seconds is not None else lim.idle_stop_seconds
         self.store = store
         self._lock = threading.Lock()
@@ -106,12 +94,25 @@ class JobPool:
     # --- public ----------------------------------------------------------------------------
     def submit(self, job: Job) -> Job:
         job.pool = self
+        key = share_key(job, self.threads_per_job, lambda j: self.executor.trains_on_cpu(j.config)) \
+            if self.share_identical else None
         with self._lock:
             if self._closed:
                 raise RuntimeError("the job pool is shut down")
             self._jobs[job.job_id] = job
-            self._queue.append(job)
-            self._wake.notify()
+            queued = job
+            if key is not None:
+                group = self._shared.get(key)
+                if group is not None and group.join(job):
+                    queued = None  # it follows a training already queued or running
+                else:
+                    group = self._shared[key] = SharedTraining(key, job)
+                    queued = group.carrier
+                    queued.pool = self
+                    self._jobs[queued.job_id] = queued
+            if queued is not None:
+                self._queue.append(queued)
+                self._wake.notify()
         self._record(job, True)
         self._write_stats()
         return job
@@ -134,6 +135,8 @@ class JobPool:
         return sorted((j for j in self.jobs_of(owner) if j.kind == kind), key=lambda j: j.created)
 
     def position(self, job: Job) -> int | None:
+        if job.shared is not None and job.shared.following(job):
+            job = job.shared.carrier  # a member waits where its training waits
         with self._lock:
             for i, j in enumerate(self._queue):
                 if j is job:
@@ -177,11 +180,16 @@ class JobPool:
             self._wake.notify_all()
         for j in jobs:
             j.stop()
+        for j in jobs:  # carriers last: their members left or stopped them above
+            if j.shared is not None and j.shared.carrier is j:
+                j.control.stop()
+        self.executor.close()
 
     # --- workers -----------------------------------------------------------------------------
     def _next(self) -> Job | None:
         job = self._take()
         if job is not None:
+            job._changed()  # the members of a shared training read as running too
             self._write_stats()
         return job
 
@@ -199,6 +207,8 @@ class JobPool:
                         self.peak_running = max(self.peak_running, len(self._running))
                         return job
                     self._record(job, False)  # stopped while queued: it ended without running
+                    if job.shared is not None and job.shared.carrier is job:
+                        threading.Thread(target=self._settle, args=(job, None), daemon=True).start()
                 self._wake.wait(timeout=1.0)
             return None
 
@@ -207,12 +217,15 @@ class JobPool:
             job = self._next()
             if job is None:
                 return
+            outcome = None
             try:
-                self._run(job)
+                outcome = self._run(job)
             finally:
                 self._record(job, False)  # before the job reads as ended: an ended job has no record
                 job._progressed.set()
                 job._ended.set()
+                if job.shared is not None and job.shared.carrier is job:
+                    self._settle(job, outcome)
                 with self._lock:
                     self._running.discard(job.job_id)
                     self._trim_finished(job.owner)
@@ -224,8 +237,25 @@ class JobPool:
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            return {"running": len(self._running), "peak_running": self.peak_running, "queued": len(self._queue),
-                    "max_workers": self.max_workers, "pid": os.getpid(), "time": time.time()}
+            groups = list(self._shared.values())
+            stats = {"running": len(self._running), "peak_running": self.peak_running, "queued": len(self._queue),
+                     "max_workers": self.max_workers, "executor": self.executor.name, "pid": os.getpid(),
+                     "time": time.time()}
+        stats["shared_trainings"] = len(groups)
+        stats["following"] = sum(len(g.watching()) for g in groups)
+        return stats
+
+    def _settle(self, carrier: Job, outcome: Outcome | None) -> None:
+        """A shared training ended: its members get their results and runs; the carrier is let go."""
+        group = carrier.shared
+        with self._lock:
+            if group is not None and self._shared.get(group.key) is group:
+                del self._shared[group.key]
+        members = group.settle(self, outcome) if group is not None else []
+        with self._lock:
+            self._jobs.pop(carrier.job_id, None)
+            for owner in {m.owner for m in members}:
+                self._trim_finished(owner)
 
     def _record(self, job: Job, active: bool) -> None:
         """Keep a small record of each active job in its owner's workspace folder, so that a restarted
@@ -279,52 +309,55 @@ class JobPool:
             release_free_memory()
         return released
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: Job) -> Outcome | None:
         with job._lock:
             if job.status not in ("running", "paused"):  # _take marked it running; stopped since: it stays so
-                return
+                return None
         job.touch()
         try:
-            trainer = job.make_trainer(job) if job.make_trainer else Trainer(
-                job.config, control=job.control, init_state=job.init_state)
-            job.trainer = trainer
-            with job._lock:
-                job._device = device_label(trainer.device)
-                job._task = trainer.info.task
-            for ev in trainer.run():
-                job.record(ev)
-                if isinstance(ev, EpochEnd):
-                    for hook in job.epoch_hooks:
-                        try:
-                            hook(job, trainer, ev)
-                        except Exception as exc:  # noqa: BLE001 - a probe must never kill training
-                            job.set_extra("hook_error", f"{type(exc).__name__}: {exc}")
-                elif isinstance(ev, RunEnd):
-                    self._finish(job, trainer, ev)
+            outcome = self.executor.run(job)
+            if outcome is not None:
+                self._finish(job, outcome)
+            return outcome
         except Exception as exc:  # noqa: BLE001 - the job fails with its message, the server goes on
             with job._lock:
                 job.status = "failed"
                 job.message = f"{type(exc).__name__}: {exc}"
                 job.extras["traceback"] = traceback.format_exc(limit=5)
+            return None
 
-    def _finish(self, job: Job, trainer: Trainer, ev: RunEnd) -> None:
-        summary = trainer.summary()
-        state = {k: v.detach().cpu().clone() for k, v in trainer.model.state_dict().items()}
+    def _finish(self, job: Job, out: Outcome) -> None:
+        message = job.stop_reason if out.status == "stopped" and job.stop_reason else out.message
         run_id = None
-        message = job.stop_reason if ev.status == "stopped" and job.stop_reason else ev.message
-        if job.save and self.store is not None and trainer.result.history:
-            try:
-                run_id = self.store.save(job.config, history_rows(trainer.result.history), summary, state,
-                                         owner=job.owner, kind=job.kind, label=job.label)
-                self.store.prune(job.owner, current_limits().max_runs_per_session)
-            except (StoreError, OSError) as exc:
-                message = (message + "; " if message else "") + f"the run was not saved: {exc}"
+        if job.save and self.store is not None and out.rows:
+            run_id, message = self._save(job, out, message)
         with job._lock:
-            job.final_state = state
-            job.summary = summary
+            job.final_state = out.state
+            job.summary = out.summary
             job.run_id = run_id
-            job.status = ev.status
+            job.status = out.status
             job.message = message
+            if out.trainer is not None:
+                job.trainer = out.trainer
+
+    def _save(self, job: Job, out: Outcome, message: str) -> tuple[str | None, str]:
+        """Write ``out`` as a run of ``job``'s owner (atomically, summary last); (run id or None, message)."""
+        try:
+            run_id = self.store.save(job.config, out.rows, out.summary, out.state, owner=job.owner, kind=job.kind,
+                                     label=job.label)
+            self.store.prune(job.owner, current_limits().max_runs_per_session)
+            return run_id, message
+        except (StoreError, OSError) as exc:
+            return None, (message + "; " if message else "") + f"the run was not saved: {exc}"
+
+    def _copy_run(self, job: Job, run_id: str, message: str) -> tuple[str | None, str]:
+        """A copy of stored run ``run_id`` as ``job``'s own run (a member of a shared training)."""
+        try:
+            new_id = self.store.copy_run(run_id, owner=job.owner, kind=job.kind, label=job.label)
+            self.store.prune(job.owner, current_limits().max_runs_per_session)
+            return new_id, message
+        except (StoreError, OSError) as exc:
+            return None, (message + "; " if message else "") + f"the run was not saved: {exc}"
 
     def _watch(self, interval: float) -> None:
         while True:
@@ -336,6 +369,8 @@ class JobPool:
             now = time.monotonic()
             self.release_idle(jobs, now)
             for job in jobs:
+                if job.shared is not None and job.shared.carrier is job:
+                    continue  # a shared training stops when the last of its members leaves or is stopped
                 if job.status in ACTIVE and now - job.last_poll > self.idle_stop_seconds:
                     with job._lock:
                         job.stop_reason = (f"stopped: no page watched this job for {self.idle_stop_seconds:.0f} s "

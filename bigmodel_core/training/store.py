@@ -158,6 +158,32 @@ class RunStore:
         write_run(self.root / run_id, config, rows, summary, state, extra_files)
         return run_id
 
+    def copy_run(self, run_id: str, *, owner: str, kind: str = "train", label: str = "") -> str:
+        """A copy of finished run ``run_id`` under a new run id, owned by ``owner`` (the same training,
+        shared by several learners: each gets a run of their own). Files are copied to their new names
+        and summary.json is written last, as for any run."""
+        src = self.path(run_id)
+        summary_file = src / "summary.json"
+        if not summary_file.exists():
+            raise StoreError(f"no finished run {run_id!r}")
+        new_id = check_run_id(new_run_id(kind))
+        dst = self.root / new_id
+        try:
+            dst.mkdir(parents=True)
+            for f in sorted(src.iterdir()):
+                if f.is_file() and not f.name.startswith(".") and f.name != "summary.json":
+                    atomic_write_bytes(dst / f.name, f.read_bytes())
+            summary = dict(json.loads(summary_file.read_text()), run_id=new_id, kind=kind, label=label, owner=owner,
+                           created=time.strftime("%Y-%m-%d %H:%M:%S"))
+            summary.pop("shared", None)  # a share link is the original owner's choice, not the copy's
+            atomic_write_text(dst / "summary.json", json.dumps(summary, indent=2, default=_json_default))
+        except OSError as exc:
+            if isinstance(exc, StoreError):
+                raise
+            reason = "the disk is full" if exc.errno == 28 else (exc.strerror or str(exc))
+            raise StoreError(f"cannot write the run to {dst}: {reason}") from exc
+        return new_id
+
     def load(self, run_id: str, owner: str | None = None) -> StoredRun:
         path = self.path(run_id)
         summary_file = path / "summary.json"

@@ -24,7 +24,9 @@ QUERY = "preset=quickstart_cnn&training.epochs=1&data.train_size=192&data.val_si
 def one_slot_server(tmp_path):
     stats = tmp_path / "pool-stats.json"
     proc, url = start_app(tmp_path, {"BIGMODEL_MAX_CONCURRENT_JOBS": "1", "BIGMODEL_STATS_FILE": str(stats),
-                                     "BIGMODEL_IDLE_STOP_SECONDS": "600"})
+                                     "BIGMODEL_IDLE_STOP_SECONDS": "600",
+                                     # identical trainings would share one: this test is about the queue
+                                     "BIGMODEL_SHARE_IDENTICAL": "0"})
     yield url, stats, tmp_path
     stop_app(proc)
 

@@ -19,6 +19,7 @@ from bigmodel_core.config.presets import load_config_arg
 from bigmodel_core.config.specs import ConfigError, ExperimentConfig, parse_config_here
 from bigmodel_core.config.uploaded_data import use_data_file
 from bigmodel_core.experiments.distill import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, load_teacher
+from bigmodel_core.training.executors import executor_name, make_executor
 from bigmodel_core.training.jobs import JobPool
 from bigmodel_core.training.store import atomic_write_text, check_out_dir
 
@@ -58,16 +59,21 @@ def _print_fit(comp: Comparison, folder: Any) -> None:
 
 
 def run_compare(config: str, vary: list[str] | None, out: str, *, overwrite: bool = False,
-                overrides: dict[str, Any] | None = None, workers: int = 1, threads: int | None = None,
+                overrides: dict[str, Any] | None = None, workers: int | None = None, threads: int | None = None,
                 data_file: str | None = None, task: str | None = None, teacher: str | None = None,
                 temperature: float = DEFAULT_TEMPERATURE, alpha: float = DEFAULT_ALPHA,
-                widths: list[float] | None = None, depths: list[int] | None = None) -> int:
+                widths: list[float] | None = None, depths: list[int] | None = None,
+                executor: str | None = None) -> int:
     """Compare ``config`` once per position of the ``--vary`` value lists (or alone vs distilled from
     ``teacher``, or at each of ``widths`` x ``depths``); 1 if a run failed, else 0.
 
     ``overrides`` are dotted-path changes applied to the base (the shared ``--epochs``,
     ``--device``, ``--seed``); ``threads`` is torch threads per run (default: cores / workers).
+    ``executor`` (default ``BIGMODEL_EXECUTOR``, else threads) is where the runs train: with ``ray``
+    they spread over the cluster, ``workers`` at once (default: as many as its CPUs take at
+    ``threads`` each, default 1).
     """
+    executor = executor_name(executor)  # a name that is neither is refused before anything is read
     base = load_config_arg(config)
     if data_file is not None:  # the learner's own data file (``--data``)
         base = use_data_file(base, data_file, task, log=lambda line: print(line, file=sys.stderr))
@@ -76,12 +82,20 @@ def run_compare(config: str, vary: list[str] | None, out: str, *, overwrite: boo
     base = parse_config_here(base)  # a device missing here is refused before anything trains
     comp = _plan(base, vary, teacher, temperature, alpha, widths, depths)
     folder = check_out_dir(out, overwrite)
-    workers = max(1, workers)
-    threads = threads or max(1, (os.cpu_count() or 2) // workers)
-    pool = JobPool(max_workers=workers, store=None, threads_per_job=threads, idle_stop_seconds=10 ** 9)
+    if executor == "ray":
+        threads = threads or 1
+        runner = make_executor("ray", threads_per_job=threads)
+        workers = workers or runner.slots(threads) or 1
+    else:
+        workers = max(1, workers or 1)
+        threads = threads or max(1, (os.cpu_count() or 2) // workers)
+        runner = make_executor("threads")
+    pool = JobPool(max_workers=workers, store=None, threads_per_job=threads, idle_stop_seconds=10 ** 9,
+                   executor=runner)
     owner = "cli"
     task = comp.task
-    print(f"comparing {len(comp.runs)} runs of {describe_base(base)}", file=sys.stderr)
+    print(f"comparing {len(comp.runs)} runs of {describe_base(base)} ({workers} at a time, {threads} thread(s) each, "
+          f"{'on the Ray cluster' if executor == 'ray' else 'in this process'})", file=sys.stderr)
     for row in comp.differs() if comp.kind == "distill" else differs_rows(comp.names, [r.config for r in comp.runs]):
         print("  " + "  ".join(f"{k}={v}" for k, v in row.items()), file=sys.stderr)
 
