@@ -127,11 +127,11 @@ def prepare_image(pixels: np.ndarray, info: DatasetInfo) -> Prepared:
     if native is not None and native < side:
         small = a if a.shape == (native, native) else resize(a[None], native)[0]
         x = as_images(torch.from_numpy(small)[None], side)[0]
-        steps.append(f"{w} x {h} -> {native} x {native} (bilinear, antialiased: the size of the {info.name} scans) "
+        steps.append(f"{w} x {h} → {native} x {native} (bilinear, antialiased: the size of the {info.name} scans) "
                      f"-> {side} x {side} (bilinear, as {info.name} is upsampled for training)")
     else:
         x = torch.from_numpy(a if a.shape == (side, side) else resize(a[None], side)[0])[None]
-        steps.append(f"{w} x {h} -> {side} x {side} (bilinear, antialiased when shrinking, as uploaded images are)"
+        steps.append(f"{w} x {h} → {side} x {side} (bilinear, antialiased when shrinking, as uploaded images are)"
                      if (h, w) != (side, side) else f"{side} x {side}, unchanged")
     channels = int(info.input_shape[0])
     if channels != 1:

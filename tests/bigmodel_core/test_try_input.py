@@ -57,7 +57,7 @@ def test_a_drawing_is_resized_to_the_models_input_as_uploaded_images_are():
     assert prep.x.shape == (1, 28, 28) and prep.x.dtype == torch.float32
     np.testing.assert_array_equal(prep.x[0].numpy(), resize(grid[None], 28)[0])
     assert 0.0 <= float(prep.x.min()) and float(prep.x.max()) <= 1.0
-    assert "112 x 112 -> 28 x 28" in prep.steps[0]
+    assert "112 x 112 → 28 x 28" in prep.steps[0]
 
 
 def test_for_the_scanned_digits_a_drawing_goes_through_their_8_x_8_as_the_training_images_do():
@@ -115,7 +115,7 @@ def test_an_uploaded_picture_is_checked_and_decoded_like_a_dataset_upload():
     pixels = image_file_pixels(image_bytes(photo, "JPEG"), "phone/photo.JPG")
     assert pixels.shape == (60, 40) and 0 <= pixels.min() and pixels.max() <= 1
     prep = prepare_image(pixels, DIGITS)
-    assert prep.x.shape == (1, 28, 28) and "40 x 60 -> 28 x 28" in prep.steps[0]
+    assert prep.x.shape == (1, 28, 28) and "40 x 60 → 28 x 28" in prep.steps[0]
     paper = np.full((30, 30), 255, dtype=np.uint8)
     paper[10:20, 14:16] = 0
     assert looks_inverted(image_file_pixels(image_bytes(paper, "BMP"), "ink.bmp"))
