@@ -106,7 +106,7 @@ def model_for(source: Job | StoredRun) -> TryModel | str:
         def make_final() -> TryModel:
             ds = job.trainer.dataset if job.trainer is not None else load_data(job.config)
             return TryModel(_from_state(job.config, job.final_state, ds), ds, job.config,
-                            f"the final weights of the job {job.label}")
+                            "the final weights of the job" + (f" {job.label}" if job.label else ""))
         return _cached(("job", job.job_id, "final"), make_final)
     trainer = job.trainer
     if snap.status in ACTIVE and trainer is not None and snap.epochs:
