@@ -72,6 +72,9 @@ def test_draw_a_digit_and_see_the_prediction_and_why_change(browser, app_url):
         header.evaluate("el => el.scrollIntoView()")
         page.wait_for_timeout(500)
         shot_view(page, "try_model")
+        page.locator("h3").filter(has_text="Why ").first.evaluate("el => el.scrollIntoView()")
+        page.wait_for_timeout(500)
+        shot_view(page, "try_model_why")
         page.set_viewport_size({"width": 390, "height": 844})
         page.wait_for_timeout(1200)
         header.evaluate("el => el.scrollIntoView()")
@@ -87,7 +90,11 @@ def shot_view(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
-def test_a_bad_upload_says_what_is_wrong(page, app_url, tmp_path):
+WHY_WRONG_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].some(p =>
+    ((p.layout || {}).title || {}).text && p.layout.title.text.includes('Why it was wrong'))"""
+
+
+def test_a_bad_upload_says_what_is_wrong_and_the_wrong_examples_show_why(page, app_url, tmp_path):
     train_one_epoch(page, app_url, "/train?preset=quickstart_cnn&training.epochs=1&data.train_size=300"
                                     "&data.val_size=100")
     page.get_by_text("Upload", exact=True).first.click()
@@ -97,3 +104,5 @@ def test_a_bad_upload_says_what_is_wrong(page, app_url, tmp_path):
     page.locator("[data-testid='stFileUploaderDropzoneInput']").last.set_input_files(str(bad))
     wait_for_text(page, "That picture cannot be used")
     assert data(page, "answer") == ""
+    # the inspect area's confidently wrong examples, each beside its attribution map
+    page.wait_for_function(WHY_WRONG_JS, timeout=60_000)
