@@ -69,6 +69,7 @@ def test_draw_a_digit_and_see_the_prediction_and_why_change(browser, app_url):
         assert data(page, "grad-cam") != cam
         print(f"stroke -> prediction and attributions on the page: first {first:.2f} s, second {second:.2f} s")
         wait_idle(page)
+        page.mouse.move(5, 5)  # away from the charts: no toolbar in the screenshots
         header.evaluate("el => el.scrollIntoView()")
         page.wait_for_timeout(500)
         shot_view(page, "try_model")
