@@ -14,6 +14,7 @@ from ui import labels, state, widgets
 from ui.figures.compare import PNG_CONFIG, Series, curves_figure
 from ui.literal import md, sentence
 from ui.share import run_url
+from ui.try_model import render_try_model
 
 SELECTED = "runs_selected"
 
@@ -257,3 +258,5 @@ t1.dataframe(pd.DataFrame(labels.human_rows(run.metrics, run.summary.get("task")
              hide_index=True, width="stretch")
 t2.code(run.config.to_json(), language="json")
 t3.code(json.dumps(public_summary(run.summary), indent=2, default=str), language="json")
+
+render_try_model(run)  # draw or upload an input for this run's model, see the answer and why

@@ -30,6 +30,7 @@ from ui.inspect import render_inspect
 from ui.lesson import advanced_hidden, render_lesson_banner
 from ui.literal import md, sentence
 from ui.live_chart import live_chart
+from ui.try_model import render_try_model
 
 # Every browser redraw takes CPU from training on a small machine (the browser often runs on
 # the same cores; each update of the panel costs it 0.2-0.3 s CPU on two slow cores, most of it
@@ -345,6 +346,8 @@ if job is not None and job.status in ("completed", "stopped", "diverged") and jo
     if snap.summary:
         st.caption(labels.final_line(snap.summary["final"])
                    + f" · {snap.summary['params']:,} parameters · {snap.summary['wall_seconds']:.1f} s")
+
+render_try_model(job)  # draw or upload an input, see the answer and why (attributions)
 
 if job is not None:
     st.divider()

@@ -24,17 +24,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import streamlit as st
+import torch
 
 from bigmodel_core.data import Dataset
-from bigmodel_core.inspect import probes
+from bigmodel_core.inspect import attributions, probes
+from bigmodel_core.nn.models import build_model
 from bigmodel_core.training.jobs import ACTIVE, Job, Snapshot
 from bigmodel_core.training.store import StoredRun
 from bigmodel_core.training.trainer import Trainer, load_data
 from ui import state
+from ui.figures import attributions as attribution_figs
 from ui.figures import probes as figs
 from ui.literal import md, sentence
 
 CACHE = "inspect_cache"  # session key: (cache key, ProbeResult) of the last on-demand computation
+WHY_CACHE = "inspect_why_cache"  # session key: (cache key, explanations) of the wrong examples' attributions
 SEED = "inspect_seed"  # session key: seed of the "one per class" draw
 FEATURE_NAMES = {"adding_problem": ["value", "marker"], "sine_wave": ["value"]}
 
@@ -180,7 +184,7 @@ def _body(source: Snapshot | StoredRun, trainer: Trainer | None, job: Job | None
         _sequence_sections(res.sequence, res.dataset, res.task)
     _gradient_section(res)
     if res.confusion is not None:
-        _confusion_section(res.confusion)
+        _confusion_section(res.confusion, source, trainer, res.epoch)
     if res.regression is not None:
         _regression_section(res.regression)
     for note in res.notes:
@@ -293,15 +297,65 @@ def _gradient_section(res: probes.ProbeResult) -> None:
         _csv(probes.weights_frame(res.weights), "Weight histograms", "weight_histograms")
 
 
-def _confusion_section(conf: probes.Confusion) -> None:
+def _confusion_section(conf: probes.Confusion, source: Snapshot | StoredRun | None = None,
+                       trainer: Trainer | None = None, epoch: int | None = None) -> None:
     st.subheader("Confusion matrix")
     _chart(figs.confusion_figure(conf.matrix, conf.class_names), "confusion_matrix")
     _chart(figs.wrong_gallery_figure(conf.wrong, conf.class_names), "confidently_wrong")
+    if conf.wrong and source is not None:
+        _why_wrong(conf, source, trainer, epoch)
     c1, c2 = st.columns(2)
     with c1:
         _csv(probes.confusion_frame(conf), "Confusion matrix", "confusion_matrix", index=True)
     with c2:
         _csv(probes.wrong_frame(conf), "Confidently wrong examples", "confidently_wrong")
+
+
+def _why_wrong(conf: probes.Confusion, source: Snapshot | StoredRun, trainer: Trainer | None,
+               epoch: int | None) -> None:
+    """Each confidently wrong example next to the attribution of its (wrong) predicted class."""
+    image = conf.wrong[0].x.ndim == 3
+    methods = ["grad-cam", "integrated gradients", "saliency"] if image else ["integrated gradients", "saliency"]
+    c = st.columns([1, 2.4], vertical_alignment="center")
+    show = c[0].toggle("Why? Attributions", value=True, key="inspect_why",
+                       help="What each example's pixels (or time steps) did for the wrong answer, by Captum")
+    method = c[1].radio("Attribution", methods, horizontal=True, key="inspect_why_method", disabled=not show,
+                        label_visibility="collapsed")
+    if not show:
+        return
+    ident = source.run_id if isinstance(source, StoredRun) else source.job_id
+    key = (ident, epoch, method, tuple(w.index for w in conf.wrong))
+    cached = st.session_state.get(WHY_CACHE)
+    if cached and cached[0] == key:
+        explanations = cached[1]
+    else:
+        try:
+            model = _model_copy(source, trainer)
+            x = torch.stack([torch.from_numpy(w.x) for w in conf.wrong])
+            explanations = attributions.explain_batch(model, x, "classification", [w.pred for w in conf.wrong],
+                                                      methods=(method,))
+        except (ValueError, RuntimeError, OSError) as exc:
+            st.caption(f"The attributions could not be computed: {md(sentence(exc, capital=False))}")
+            return
+        st.session_state[WHY_CACHE] = (key, explanations)
+    _chart(attribution_figs.wrong_attributions_figure(conf.wrong, explanations, conf.class_names, method),
+           "confidently_wrong_why")
+    live = isinstance(source, Snapshot) and source.status in ACTIVE
+    st.caption("Right of each example: what drove the wrong answer (the predicted class's score), from "
+               + ("a copy of the weights as they are now" if live else "the same weights") + ". Grad-CAM: where the "
+               "last conv block saw evidence; integrated gradients: warm pixels pushed towards the wrong class, blue "
+               "ones against it; saliency: where a small change moves that score most.")
+
+
+def _model_copy(source: Snapshot | StoredRun, trainer: Trainer | None) -> torch.nn.Module:
+    """A probe copy of the model the area shows: the trainer's weights as they are, or a stored run's."""
+    if trainer is not None:
+        return probes.probe_copy(trainer.model)
+    if not isinstance(source, StoredRun):
+        raise ValueError("this job's model is no longer in memory")
+    model = build_model(source.config.model, load_data(source.config).info)
+    model.load_state_dict(source.load_state())
+    return probes.probe_copy(model)
 
 
 def _regression_section(reg: probes.Regression) -> None:
