@@ -24,32 +24,18 @@ from bigmodel_core.nn.shapes import SpecError, check_design, infer_layers
 from bigmodel_core.training.jobs import Job, JobPool
 from bigmodel_core.training.store import RunStore
 from bigmodel_core.training.trainer import Trainer
+from tests.support import tiny_cnn as tiny
+from tests.support import wait
 
 
 def base() -> dict:
     return ExperimentConfig().to_dict()
 
 
-def tiny(**changes) -> ExperimentConfig:
-    cfg = parse_config({"data": {"name": "synthetic_digits", "train_size": 64, "val_size": 16},
-                        "model": {"family": "cnn", "conv": [{"channels": 2}], "dense": []},
-                        "training": {"epochs": 1, "batch_size": 32, "device": "cpu"}})
-    return cfg.with_changes(changes) if changes else cfg
-
-
 def refused(raw) -> str:
     with pytest.raises(ConfigError) as exc:
         parse_config(raw)
     return str(exc.value)
-
-
-def wait(pred, timeout: float = 60.0) -> bool:
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture

@@ -25,19 +25,12 @@ from bigmodel_core.data import DATASET_NAMES, build_dataset
 from bigmodel_core.export import export_script
 from bigmodel_core.training.trainer import Trainer
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+ROOT = Path(__file__).resolve().parents[3]
 SMALL = {"epochs": 1, "train_size": 96, "val_size": 48}
 ALLOWED_IMPORTS = {"argparse", "copy", "hashlib", "json", "math", "time", "pathlib", "numpy", "torch", "PIL",
                    "sklearn"}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: a second intra-op thread only adds spin-waiting on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def engine_final(cfg):

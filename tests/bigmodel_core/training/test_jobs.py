@@ -1,10 +1,9 @@
 import time
 
-import pytest
-
 from bigmodel_core.config.specs import parse_config
 from bigmodel_core.training.jobs import Job, JobPool
 from bigmodel_core.training.store import RunStore
+from tests.support import wait
 
 
 def cfg(epochs=1, train_size=256, **changes):
@@ -12,22 +11,6 @@ def cfg(epochs=1, train_size=256, **changes):
                       "model": {"family": "cnn", "conv": [{"channels": 4}], "dense": []},
                       "training": {"epochs": epochs, "batch_size": 32, "device": "cpu"}})
     return c.with_changes(changes) if changes else c
-
-
-def wait(pred, timeout=60.0):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
-
-
-@pytest.fixture
-def pool(tmp_path):
-    p = JobPool(max_workers=1, store=RunStore(tmp_path), threads_per_job=1, watchdog_interval=0.1)
-    yield p
-    p.shutdown()
 
 
 def test_job_runs_stores_and_is_private(pool):

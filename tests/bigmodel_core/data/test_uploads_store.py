@@ -21,7 +21,7 @@ from bigmodel_core.data.uploads import (
 )
 from bigmodel_core.data.uploads.normalised import read_normalised
 from bigmodel_core.nn.models import build_model
-from tests.bigmodel_core.upload_files import class_zip, wide_csv
+from tests.bigmodel_core.data.upload_files import class_zip, wide_csv
 
 NAME = "upload-0123456789abcdef"
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bigmodel_core.data.uploads import UploadedDataError, read_upload
-from tests.bigmodel_core.upload_files import long_csv, wide_csv
+from tests.bigmodel_core.data.upload_files import long_csv, wide_csv
 
 
 def refused(text: str | bytes, *needles: str, filename: str = "seq.csv", **kw) -> str:

@@ -13,8 +13,6 @@ from bigmodel_core.cli import main
 from bigmodel_core.config.specs import ConfigError, parse_config
 from bigmodel_core.experiments import compare as cmp
 from bigmodel_core.nn.models import build_model
-from bigmodel_core.training.jobs import JobPool
-from bigmodel_core.training.store import RunStore
 from bigmodel_core.training.trainer import load_data
 
 
@@ -23,13 +21,6 @@ def tiny(**changes):
                       "model": {"family": "cnn", "conv": [{"channels": 4}], "dense": [{"units": 8}]},
                       "training": {"epochs": 1, "batch_size": 32, "device": "cpu"}})
     return c.with_changes(changes) if changes else c
-
-
-@pytest.fixture
-def pool(tmp_path):
-    p = JobPool(max_workers=1, store=RunStore(tmp_path / "runs"), threads_per_job=1, watchdog_interval=0.1)
-    yield p
-    p.shutdown()
 
 
 def run_all(comp, pool, owner="alice", timeout=120.0):

@@ -20,7 +20,7 @@ from bigmodel_core.training.jobs import Job, JobPool  # noqa: E402
 from bigmodel_core.training.ray_executor import RayExecutor  # noqa: E402
 from bigmodel_core.training.store import RunStore  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def cfg(epochs=1, train_size=256, **changes):

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from bigmodel_core.data.uploads import UploadedData, UploadedDataError, read_upload
 from bigmodel_core.data.uploads.images import resize
-from tests.bigmodel_core.upload_files import image_bytes, long_csv, npz_bytes, wide_csv, zip_bytes
+from tests.bigmodel_core.data.upload_files import image_bytes, long_csv, npz_bytes, wide_csv, zip_bytes
 
 SETTINGS = settings(max_examples=80, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -18,7 +18,7 @@ from bigmodel_core.inspect import attributions, probes
 from bigmodel_core.inspect.attributions import AttributionError, explain, explain_batch
 from bigmodel_core.nn.models import build_model
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def tiny_cnn(batchnorm: bool = False, pool: str = "max"):

@@ -19,7 +19,7 @@ from PIL import Image, ImageFile
 
 from bigmodel_core.data.uploads import UploadedDataError, archive, read_upload
 from bigmodel_core.data.uploads.images import resize
-from tests.bigmodel_core.upload_files import (
+from tests.bigmodel_core.data.upload_files import (
     class_zip,
     image_bytes,
     noise,

@@ -20,19 +20,13 @@ from bigmodel_core.data.uploads import UploadStore, read_upload, unregister_uplo
 from bigmodel_core.export import export_script
 from bigmodel_core.training.store import RunStore, StoreError, history_rows, write_run
 from bigmodel_core.training.trainer import Trainer
-from tests.bigmodel_core.test_export import DRIVER, assert_close, load_script
-from tests.bigmodel_core.upload_files import class_zip, long_csv, zip_bytes
+from tests.bigmodel_core.data.upload_files import class_zip, long_csv, zip_bytes
+from tests.bigmodel_core.export.test_export import DRIVER, assert_close, load_script
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+ROOT = Path(__file__).resolve().parents[3]
 OWNER = "ws-" + "c" * 32
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def image_zip(seed: int = 11) -> bytes:

@@ -16,11 +16,12 @@ import textwrap
 import time
 from pathlib import Path
 
-from bigmodel_core.config.specs import parse_config
 from bigmodel_core.training.jobs import Job, JobPool
 from bigmodel_core.training.store import RunStore
+from tests.support import tiny_cnn as tiny
+from tests.support import wait
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 WRITER = textwrap.dedent("""
     import sys, torch
@@ -37,21 +38,6 @@ WRITER = textwrap.dedent("""
         store.save(cfg, rows, {"status": "completed", "n": n}, state, owner="writer")
         n += 1
 """)
-
-
-def tiny(epochs: int = 1):
-    return parse_config({"data": {"name": "synthetic_digits", "train_size": 64, "val_size": 16},
-                         "model": {"family": "cnn", "conv": [{"channels": 2}], "dense": []},
-                         "training": {"epochs": epochs, "batch_size": 32, "device": "cpu"}})
-
-
-def wait(pred, timeout: float = 60.0) -> bool:
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def kill_while_saving(root: Path, saves_before_kill: int) -> None:

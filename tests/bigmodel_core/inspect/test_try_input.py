@@ -27,7 +27,7 @@ from bigmodel_core.inspect.try_input import (
     prepare_sequence,
 )
 from bigmodel_core.nn.models import build_model
-from tests.bigmodel_core.upload_files import image_bytes, png_header_only
+from tests.bigmodel_core.data.upload_files import image_bytes, png_header_only
 
 DIGITS = dataset_info("synthetic_digits")
 SCANS_28 = dataset_info("handwritten_digits", image_size=28)

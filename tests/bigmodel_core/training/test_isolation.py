@@ -4,39 +4,17 @@ ids cannot be guessed, and no id or file name from a user reaches outside the ru
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from bigmodel_core.config.specs import parse_config
-from bigmodel_core.training.jobs import Job, JobPool
+from bigmodel_core.training.jobs import Job
 from bigmodel_core.training.store import RunStore, StoreError, check_run_id, new_run_id, write_run
+from tests.support import tiny_cnn as tiny
+from tests.support import wait
 
 RUN_ID_FORMAT = re.compile(r"^\d{8}-\d{6}-(?P<kind>[a-z0-9_]+)-(?P<random>[0-9a-f]{12,})$")
-
-
-def tiny(epochs: int = 1, train_size: int = 64):
-    return parse_config({"data": {"name": "synthetic_digits", "train_size": train_size, "val_size": 16},
-                         "model": {"family": "cnn", "conv": [{"channels": 2}], "dense": []},
-                         "training": {"epochs": epochs, "batch_size": 32, "device": "cpu"}})
-
-
-def wait(pred, timeout: float = 60.0) -> bool:
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
-
-
-@pytest.fixture
-def pool(tmp_path):
-    p = JobPool(max_workers=1, store=RunStore(tmp_path / "runs"), threads_per_job=1, watchdog_interval=0.1)
-    yield p
-    p.shutdown()
 
 
 def saved_run(store: RunStore, owner: str | None) -> str:
