@@ -42,6 +42,7 @@ REDRAW_EVERY = 30.0
 FIRST_POINT_WAIT = 2.0
 STOP_WAIT = 3.0
 PAGE = "_train_page"  # (job id, status, epochs, monotonic time) as of the last whole-page draw
+INSIDE_NOW = "_train_inside_now"  # the job whose inspect area and Try-your-model the learner asked for mid-run
 LABEL = "train_label"  # the run label in the settings column, for the Train button's callback
 # On a phone Streamlit stacks columns, which would put the four buttons one under another and push
 # the curves a screen down: keep them side by side (the log-scale switch gets its own line).
@@ -256,8 +257,9 @@ def redraw_page(job, snap) -> None:
         # first epoch, or leave the empty area until the job has run for REDRAW_EVERY seconds
         if page_job is not None or time.time() - job.created >= REDRAW_EVERY:
             st.rerun(scope="app")
-    elif epochs != page_epochs and time.monotonic() - drawn_at >= REDRAW_EVERY:
-        st.rerun(scope="app")  # the inspect area shows the probes of the newest epoch
+    elif (epochs != page_epochs and time.monotonic() - drawn_at >= REDRAW_EVERY
+          and st.session_state.get(INSIDE_NOW) == job.job_id):
+        st.rerun(scope="app")  # the inspect area the learner opened shows the probes of the newest epoch
 
 
 def differs_note(job_config) -> None:
@@ -347,9 +349,19 @@ if job is not None and job.status in ("completed", "stopped", "diverged") and jo
         st.caption(labels.final_line(snap.summary["final"])
                    + f" · {snap.summary['params']:,} parameters · {snap.summary['wall_seconds']:.1f} s")
 
-render_try_model(job)  # draw or upload an input, see the answer and why (attributions)
-
-if job is not None:
+if job is not None and job.status in ACTIVE and st.session_state.get(INSIDE_NOW) != job.job_id:
+    # While it trains, the full inspect area and Try your model are drawn on demand: each whole-page
+    # draw of their figures costs the browser about a core-second, which a small machine's training
+    # pays for when the browser runs beside it. The look inside beside the curves keeps moving.
     st.divider()
-    st.caption(f"Inspect: the model of the job {md(job.label, 100)} ({describe_base(job.config)}).")
-    render_inspect(job)
+    c = st.columns([3, 1], vertical_alignment="center")
+    c[0].caption("While it trains, the look inside beside the curves follows the model. The full inspect area "
+                 "and Try your model show this job's model when it ends, or now on request.")
+    c[1].button("Show inside the model now", key="train_inside_now", icon=":material/visibility:",
+                on_click=st.session_state.__setitem__, args=(INSIDE_NOW, job.job_id), width="stretch")
+else:
+    render_try_model(job)  # draw or upload an input, see the answer and why (attributions)
+    if job is not None:
+        st.divider()
+        st.caption(f"Inspect: the model of the job {md(job.label, 100)} ({describe_base(job.config)}).")
+        render_inspect(job)

@@ -176,3 +176,17 @@ def test_a_paused_job_says_it_is_paused_instead_of_a_frozen_eta():
     at.button(key="train_stop").click().run()
     assert any(w.value.startswith("Stopped during epoch 1.") for w in at.warning), [w.value for w in at.warning]
     assert not any("Stopped. stopped" in w.value for w in at.warning)
+
+
+def test_while_training_the_full_inspect_area_and_try_your_model_come_on_request():
+    at = train_app(tiny().with_changes({"training.epochs": 50, "data.train_size": 2048}))
+    at.button(key="train_start").click().run()
+    at.button(key="train_pause").click().run()  # still active, and it holds still for the test
+    inspect_captions = lambda: [c.value for c in at.caption if c.value.startswith("Inspect: the model of the job")]  # noqa: E731
+    assert not inspect_captions()
+    assert at.button(key="train_inside_now")
+    at.button(key="train_inside_now").click().run()
+    assert not at.exception
+    assert inspect_captions(), "the inspect area is drawn once the learner asks for it"
+    at.button(key="train_stop").click().run()
+    assert inspect_captions()
