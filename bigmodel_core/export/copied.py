@@ -2,8 +2,9 @@
 
 ``data/seeding.py``, ``warps.py``, ``glyphs.py``, ``shapes.py``, ``sequences.py``,
 ``real_digits.py``, ``augment.py``, ``nn/seeded_dropout.py``, ``nn/residual.py``,
-``training/memory_format.py`` and ``training/plain_loop.py`` are copied with ``inspect.getsource``; their imports are merged into
-one import block, and only a few lines that bind the experiment's dataset are generated.
+``training/memory_format.py`` and ``training/plain_loop.py`` are copied with ``inspect.getsource``;
+their imports are merged into one import block, and only a few lines that bind the experiment's
+dataset are generated.
 """
 
 from __future__ import annotations
