@@ -5,7 +5,7 @@ stores them for the page to draw. Everything random draws from per-run generator
 seeded from the config, so the same config and seed give identical metrics on CPU at the same
 thread count (``torch.get_num_threads()``, recorded in the summary), even with several
 trainings running in one process. Another thread count splits the float sums differently:
-the metrics then agree to about 4 digits, not to the last bit.
+the metrics then agree to a few digits, not to the last bit.
 
 Each epoch measures the training set twice over: the running mean of the batches as trained
 (dropout on, augmented, smoothed loss) and the clean value, in eval mode on the training set
