@@ -209,7 +209,8 @@ def _progress(cfg: ExperimentConfig) -> Callable[[object], None]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    result = run_bench(args.presets or DEFAULT_PRESETS, seconds=args.seconds, rounds=args.rounds)
+    result = run_bench(args.presets or DEFAULT_PRESETS, seconds=args.seconds, rounds=args.rounds,
+                       threads=args.threads)
     if args.json:
         print(json.dumps(result))
     else:
@@ -218,8 +219,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
                   f"plain PyTorch loop in NCHW {r['plain_samples_per_sec']:,.0f} samples/s, ratio {r['ratio']:.3f} "
                   f"(median of rounds {r['ratio_median']:.3f}); plain loop in the engine's format "
                   f"{r['plain_same_format_samples_per_sec']:,.0f} samples/s, ratio {r['ratio_same_format']:.3f} "
-                  f"(median {r['ratio_same_format_median']:.3f}) ({r['threads']} threads, batch {r['batch_size']}, "
-                  f"best of {r['rounds']} alternating rounds)")
+                  f"(median {r['ratio_same_format_median']:.3f}); in CPU time: {r['cpu_ratio']:.3f} against NCHW, "
+                  f"{r['cpu_ratio_same_format']:.3f} against the same format ({r['threads']} threads, "
+                  f"batch {r['batch_size']}, best of {r['rounds']} alternating rounds)")
     return 0
 
 
@@ -271,6 +273,7 @@ def _add_engine_commands(sub: argparse._SubParsersAction, shared: argparse.Argum
     p.add_argument("--json", action="store_true")
     p.add_argument("--seconds", type=number_arg(float, 0.1), default=4.0, help="time per measurement")
     p.add_argument("--rounds", type=number_arg(int, 1), default=3, help="alternating rounds (the best of each side)")
+    p.add_argument("--threads", type=number_arg(int, 1), help="torch threads (default: torch's, the cores)")
     p.set_defaults(func=cmd_bench)
 
 

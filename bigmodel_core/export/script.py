@@ -105,7 +105,7 @@ def export_script(config: ExperimentConfig, filename: str = "train.py") -> str:
         deps = f"torch and numpy (to read {UPLOAD_FILE}, the run's data, which must be beside the script)"
     doc = (f'"""{_title(cfg)}\n\n'
            "Exported from the bigmodel playground: the same data, model, initial weights, optimizer and data\n"
-           "order as the playground's run, so on CPU it prints the same metrics.\n"
+           "order as the playground's run, so on CPU, at the same thread count, it prints the same metrics.\n"
            f"Needs only {deps}.\n\n"
            "Run it:\n\n"
            + "\n".join(usage) + '\n"""\n')
