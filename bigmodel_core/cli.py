@@ -200,7 +200,8 @@ def _progress(cfg: ExperimentConfig) -> Callable[[object], None]:
             print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
         elif isinstance(ev, EpochEnd):
             name = "acc" if info_task == "classification" else "mae"
-            print(("\r" if tty else "") + f"epoch {ev.epoch}: train loss {ev.train_loss:.4f} "
+            print(("\r" if tty else "") + f"epoch {ev.epoch}: train loss {ev.train_loss:.4f} (running) "
+                  f"{ev.train_eval_loss:.4f} (eval mode), train {name} {ev.train_eval_metric:.4f} (eval mode), "
                   f"val loss {ev.val_loss:.4f} val {name} {ev.val_metric:.4f} "
                   f"({ev.seconds:.1f}s, {ev.samples_per_sec:,.0f} samples/s)" + " " * 10, file=sys.stderr)
 

@@ -135,6 +135,6 @@ def test_the_gap_is_the_clean_train_metric_minus_validation():
     last = trainer.result.history[-1]
     assert summary_rows(comp)[0]["train-val gap acc (%)"] == round(100 * (last.train_eval_metric - last.val_metric), 2)
     smoothed = loss_figure([1], [2.0], [dict(rows[-1], step=6)], smoothing=0.2)
-    assert [t["name"] for t in smoothed["data"]] == ["batch loss (label smoothing 0.2)",
-                                                     "train (running mean, as trained, label smoothing 0.2)",
-                                                     "train (eval mode)", "validation"]
+    assert [t["name"] for t in smoothed["data"]] == [
+        "batch loss", "train (running mean, as trained, label smoothing 0.2)", "train (eval mode)", "validation"]
+    assert "label smoothing 0.2" in smoothed["layout"]["title"]["text"]

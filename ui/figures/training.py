@@ -89,8 +89,7 @@ def loss_figure(steps: Sequence[int], batch_losses: Sequence[float], epochs: Seq
     dotted, and named so."""
     # SVG, not WebGL: with at most a few thousand points it is as fast, and it stays cheap in
     # browsers without GPU acceleration (WebGL falls back to software rendering there)
-    batch_name = "batch loss" + (f" (label smoothing {smoothing:g})" if smoothing else "")
-    traces = [dict(type="scatter", x=list(steps), y=_finite(batch_losses), mode="lines", name=batch_name,
+    traces = [dict(type="scatter", x=list(steps), y=_finite(batch_losses), mode="lines", name="batch loss",
                    line=dict(color=BATCH_COLOR, width=1))]
     if epochs:
         xs = [e["step"] for e in epochs]
@@ -102,7 +101,8 @@ def loss_figure(steps: Sequence[int], batch_losses: Sequence[float], epochs: Seq
         for key, name, line in lines:
             traces.append(dict(type="scatter", x=xs, y=_finite([e.get(key, math.nan) for e in epochs]),
                                mode="lines+markers", name=name, line=line, text=text))
-    title = "Loss" + (" (train running: smoothed)" if smoothing and epochs else "")
+    # the batch curve keeps its name (the page finds it by name); the title says it is smoothed
+    title = f"Loss (batch and running train: label smoothing {smoothing:g})" if smoothing else "Loss"
     return live_figure(traces, title, dict(title=dict(text="step (batches)"), rangemode="tozero"),
                        dict(title=dict(text="loss"), type="log" if log_y else "linear"))
 
