@@ -113,7 +113,7 @@ def shot_view(c: cmp.Comparison | None) -> None:
             st.markdown(f"#### {md(title[0].upper() + title[1:], 200)}: {len(c.runs)} runs")
             st.caption(f"**Base:** {cmp.describe_base(c.base)} · **varies:** {differing(c)} · same initial "
                        "weights where the architecture matches, same batches in the same order · "
-                       "solid = validation, dashed = train (measured during training)")
+                       "solid = validation, dashed = train in eval mode (on the training set, after each epoch)")
             st.plotly_chart(curves_figure(series_of(c), c.task, height=400), width="stretch", config=PNG_CONFIG,
                             key="compare_shot_curves")
             st.table(as_text(summary_frame(c, compact=True)).set_index("run"))
@@ -342,8 +342,9 @@ else:
 
     def tables() -> None:
         cmp.refresh(comp, pool, owner)
-        st.markdown("**Summary** (best epoch = the epoch of the best validation metric; the train metric is "
-                    "measured during training, with dropout and augmentation on)")
+        st.markdown("**Summary** (best epoch = the epoch of the best validation metric; the train-val gap uses the "
+                    "train metric in eval mode on the training set, without dropout or augmentation, at the last "
+                    "epoch; the dashed train curves are that clean value too)")
         frame = summary_frame(comp, compact=True)
         st.dataframe(frame, hide_index=True, width="stretch")
         with st.expander("Every column of the summary"):

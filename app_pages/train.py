@@ -234,7 +234,9 @@ def live_view(snap, job_family: str) -> None:
     st.caption(numbers_line(snap, task))
     log_y = bool(st.session_state.get("train_log_y"))
     frame = snap.extras.get(live_probe.LIVE) if snap is not None else None
-    figures = [loss_figure(snap.steps if snap else [], snap.batch_losses if snap else [], epochs, log_y=log_y),
+    smoothing = snap.config.regularization.label_smoothing if snap is not None else 0.0
+    figures = [loss_figure(snap.steps if snap else [], snap.batch_losses if snap else [], epochs, log_y=log_y,
+                           smoothing=smoothing),
                metric_figure(epochs, task), inside_figure(frame, job_family), gradients_figure(frame)]
     live_chart(figures, key="train_curves", config=PNG_CONFIG, revision=f"{snap.job_id if snap else ''}-{log_y}",
                poll_every=LIVE_EVERY if snap is not None and snap.status in ACTIVE else 0,
@@ -347,7 +349,8 @@ if job is not None and job.status in ("completed", "stopped", "diverged") and jo
         st.caption(f"Saved as run `{snap.run_id}` (see the Runs page).")
     if snap.summary:
         st.caption(labels.final_line(snap.summary["final"])
-                   + f" · {snap.summary['params']:,} parameters · {snap.summary['wall_seconds']:.1f} s")
+                   + f" · {snap.summary['params']:,} parameters · {snap.summary['wall_seconds']:.1f} s"
+                   + labels.repeat_note(snap.summary))
 
 if job is not None and job.status in ACTIVE and st.session_state.get(INSIDE_NOW) != job.job_id:
     # While it trains, the full inspect area and Try your model are drawn on demand: each whole-page

@@ -1,4 +1,4 @@
-"""Engine throughput as a ratio to a minimal hand-written PyTorch loop (same model, data, batch, threads).
+"""Engine throughput as ratios to a minimal hand-written PyTorch loop in NCHW and in the engine's memory format.
 
 Run: ``python -m bench.bench_engine`` (the same as ``python -m bigmodel_core bench``).
 """

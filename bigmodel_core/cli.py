@@ -37,7 +37,7 @@ from bigmodel_core.export import write_script
 from bigmodel_core.nn.models import summarize
 from bigmodel_core.nn.shapes import SpecError, check_design
 from bigmodel_core.safejson import parse_number
-from bigmodel_core.training.bench import run_bench
+from bigmodel_core.training.bench import DEFAULT_PRESETS, run_bench
 from bigmodel_core.training.runner import train_and_save
 from bigmodel_core.training.store import StoreError, check_out_dir
 from bigmodel_core.training.trainer import BatchEnd, EpochEnd
@@ -200,7 +200,8 @@ def _progress(cfg: ExperimentConfig) -> Callable[[object], None]:
             print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
         elif isinstance(ev, EpochEnd):
             name = "acc" if info_task == "classification" else "mae"
-            print(("\r" if tty else "") + f"epoch {ev.epoch}: train loss {ev.train_loss:.4f} "
+            print(("\r" if tty else "") + f"epoch {ev.epoch}: train loss {ev.train_loss:.4f} (running) "
+                  f"{ev.train_eval_loss:.4f} (eval mode), train {name} {ev.train_eval_metric:.4f} (eval mode), "
                   f"val loss {ev.val_loss:.4f} val {name} {ev.val_metric:.4f} "
                   f"({ev.seconds:.1f}s, {ev.samples_per_sec:,.0f} samples/s)" + " " * 10, file=sys.stderr)
 
@@ -209,14 +210,19 @@ def _progress(cfg: ExperimentConfig) -> Callable[[object], None]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    result = run_bench(args.presets or ["quickstart_cnn", "textbook_lstm"], seconds=args.seconds)
+    result = run_bench(args.presets or DEFAULT_PRESETS, seconds=args.seconds, rounds=args.rounds,
+                       threads=args.threads)
     if args.json:
         print(json.dumps(result))
     else:
         for name, r in result.items():
-            print(f"{name}: engine {r['engine_samples_per_sec']:,.0f} samples/s, plain PyTorch loop "
-                  f"{r['plain_samples_per_sec']:,.0f} samples/s, ratio {r['ratio']:.3f} "
-                  f"({r['threads']} threads, batch {r['batch_size']})")
+            print(f"{name}: engine {r['engine_samples_per_sec']:,.0f} samples/s ({r['memory_format']}); "
+                  f"plain PyTorch loop in NCHW {r['plain_samples_per_sec']:,.0f} samples/s, ratio {r['ratio']:.3f} "
+                  f"(median of rounds {r['ratio_median']:.3f}); plain loop in the engine's format "
+                  f"{r['plain_same_format_samples_per_sec']:,.0f} samples/s, ratio {r['ratio_same_format']:.3f} "
+                  f"(median {r['ratio_same_format_median']:.3f}); in CPU time: {r['cpu_ratio']:.3f} against NCHW, "
+                  f"{r['cpu_ratio_same_format']:.3f} against the same format ({r['threads']} threads, "
+                  f"batch {r['batch_size']}, best of {r['rounds']} alternating rounds)")
     return 0
 
 
@@ -279,10 +285,12 @@ def _add_engine_commands(sub: argparse._SubParsersAction, shared: argparse.Argum
     p.add_argument("--alpha", type=number_arg(float, 0.0), default=0.7,
                    help="weight of the teacher's soft targets, 0-1 (default 0.7); 1 - alpha goes to the labels")
     p.set_defaults(func=cmd_distill)
-    p = sub.add_parser("bench", help="engine throughput versus a plain PyTorch loop")
+    p = sub.add_parser("bench", help="engine throughput versus a plain PyTorch loop (NCHW, and in the engine's format)")
     p.add_argument("presets", nargs="*")
     p.add_argument("--json", action="store_true")
     p.add_argument("--seconds", type=number_arg(float, 0.1), default=4.0, help="time per measurement")
+    p.add_argument("--rounds", type=number_arg(int, 1), default=3, help="alternating rounds (the best of each side)")
+    p.add_argument("--threads", type=number_arg(int, 1), help="torch threads (default: torch's, the cores)")
     p.set_defaults(func=cmd_bench)
 
 

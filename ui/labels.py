@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-SUMMARY_LABELS = {"train_loss": "train loss", "val_loss": "validation loss", "val_accuracy": "validation accuracy",
-                  "val_mae": "validation MAE"}
+SUMMARY_LABELS = {"train_loss": "train loss (running, as trained)", "val_loss": "validation loss",
+                  "val_accuracy": "validation accuracy", "val_mae": "validation MAE",
+                  "train_eval_loss": "train loss (eval mode)"}
 
 
 def metric_word(task: str) -> str:
@@ -20,9 +21,11 @@ def metric_word(task: str) -> str:
 def epoch_columns(task: str) -> dict[str, str]:
     """metrics.csv column -> the Epoch table's heading."""
     m = metric_word(task)
-    return {"epoch": "epoch", "train_loss": "train loss (epoch mean)", "val_loss": "validation loss",
-            "train_metric": f"train {m} (epoch mean)", "val_metric": f"validation {m}", "lr": "learning rate",
-            "seconds": "seconds", "step": "step"}
+    # running: the epoch's mean as trained (dropout on, augmented, smoothed); eval mode: the clean value
+    return {"epoch": "epoch", "train_loss": "train loss (running, as trained)", "val_loss": "validation loss",
+            "train_metric": f"train {m} (running, as trained)", "val_metric": f"validation {m}",
+            "train_eval_loss": "train loss (eval mode)", "train_eval_metric": f"train {m} (eval mode)",
+            "lr": "learning rate", "seconds": "seconds", "step": "step"}
 
 
 def human_rows(rows: list[dict[str, Any]], task: str) -> list[dict[str, Any]]:
@@ -33,8 +36,20 @@ def human_rows(rows: list[dict[str, Any]], task: str) -> list[dict[str, Any]]:
 
 def final_line(final: dict[str, Any]) -> str:
     """``{"val_accuracy": 0.98, ...}`` as "validation accuracy 0.9800 · ..." (numbers only)."""
-    return " · ".join(f"{SUMMARY_LABELS.get(k, k.replace('_', ' '))} {v:.4f}" for k, v in final.items()
+    names = dict(SUMMARY_LABELS, train_eval_metric=f"train {'MAE' if 'val_mae' in final else 'accuracy'} (eval mode)")
+    return " · ".join(f"{names.get(k, k.replace('_', ' '))} {v:.4f}" for k, v in final.items()
                       if isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def repeat_note(summary: dict[str, Any]) -> str:
+    """Where a run's numbers repeat: " · CPU, 2 threads: the same config and seed repeat these numbers
+    at 2 threads" ("" for runs stored before the thread count was recorded)."""
+    threads, device = summary.get("threads"), summary.get("device")
+    if not isinstance(threads, int) or isinstance(threads, bool) or not isinstance(device, str):
+        return ""
+    if device != "CPU":
+        return f" · {device}"
+    return f" · CPU, {threads} threads: the same config and seed repeat these numbers at {threads} threads"
 
 
 _BLOCK = re.compile(r"^model\.(conv|dense)\[(\d+)\]$")

@@ -7,7 +7,8 @@ shapes; scikit-learn for the real digits). It never imports ``bigmodel_core``.
 The script is assembled from the engine's own source: the data generators
 (``data/seeding.py``, ``warps.py``, ``glyphs.py``, ``shapes.py``, ``sequences.py``,
 ``real_digits.py``, ``augment.py``), ``SeededDropout`` (``nn/seeded_dropout.py``) and the
-training loop (``training/plain_loop.py``) are copied with ``inspect.getsource``. Only the
+training loop (``training/plain_loop.py``, with ``training/memory_format.py``: channels_last
+on CPU, as the engine trains) are copied with ``inspect.getsource``. Only the
 ``Net`` class for the learner's design, the config literal and a few lines that bind the
 dataset are generated. The layers are created in the same order as the engine's after
 ``torch.manual_seed(seed)``, so the initial weights are identical, and the loop draws from

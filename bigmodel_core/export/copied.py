@@ -1,9 +1,10 @@
 """The engine's own source, copied into the script: the data generators, SeededDropout, the loop.
 
 ``data/seeding.py``, ``warps.py``, ``glyphs.py``, ``shapes.py``, ``sequences.py``,
-``real_digits.py``, ``augment.py``, ``nn/seeded_dropout.py``, ``nn/residual.py`` and
-``training/plain_loop.py`` are copied with ``inspect.getsource``; their imports are merged into
-one import block, and only a few lines that bind the experiment's dataset are generated.
+``real_digits.py``, ``augment.py``, ``nn/seeded_dropout.py``, ``nn/residual.py``,
+``training/memory_format.py`` and ``training/plain_loop.py`` are copied with ``inspect.getsource``;
+their imports are merged into one import block, and only a few lines that bind the experiment's
+dataset are generated.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from bigmodel_core.data import FONT_DIR, augment, dataset_info, glyphs, real_dig
 from bigmodel_core.data.registry import is_upload_name
 from bigmodel_core.data.uploads import normalised, split
 from bigmodel_core.nn import residual, seeded_dropout
-from bigmodel_core.training import plain_loop
+from bigmodel_core.training import memory_format, plain_loop
 
 FONT_DATASETS = ("synthetic_digits", "synthetic_letters")  # rendered from the bundled fonts
 UPLOAD_FILE = "data.npz"  # an uploaded dataset's script reads the run's copy of it from beside itself
@@ -29,7 +30,7 @@ GLYPH_CHARS = {"synthetic_digits": "DIGIT_CHARS", "synthetic_letters": "LETTER_C
 # Every engine module the scripts copy source from; each imports only the standard library,
 # torch, numpy, Pillow, scikit-learn and the others in this tuple (the tests check it).
 COPIED_MODULES: tuple[ModuleType, ...] = (seeding, warps, glyphs, shapes, sequences, real_digits, augment,
-                                          normalised, split, seeded_dropout, residual, plain_loop)
+                                          normalised, split, seeded_dropout, residual, memory_format, plain_loop)
 
 STDLIB = {"argparse", "copy", "hashlib", "json", "math", "pathlib", "time"}
 

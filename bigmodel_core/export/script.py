@@ -14,7 +14,7 @@ from bigmodel_core.config.specs import CNNSpec, ExperimentConfig
 from bigmodel_core.data import dataset_info
 from bigmodel_core.data.registry import is_upload_name
 from bigmodel_core.nn import residual, seeded_dropout
-from bigmodel_core.training import plain_loop
+from bigmodel_core.training import memory_format, plain_loop
 
 from .copied import FONT_DATASETS, UPLOAD_FILE, ScriptSource, code_block, data_section, module_code
 from .model_code import cnn_model_code, has_dropout, rnn_model_code
@@ -91,7 +91,8 @@ def export_script(config: ExperimentConfig, filename: str = "train.py") -> str:
         model_code = module_code(seeded_dropout, source) + "\n\n" + model_code
     if cnn and any(b.residual for b in cfg.model.conv):
         model_code = module_code(residual, source) + "\n\n" + model_code
-    train_code = module_code(plain_loop, source)
+    # the loop trains a CNN in channels_last on a CPU as the engine does (memory_format's rule)
+    train_code = module_code(memory_format, source) + "\n\n" + module_code(plain_loop, source)
     usage = [f"    python {filename}                  # the exported settings",
              f"    python {filename} --epochs 1 --train-size 256 --val-size 128 --device cpu"]
     if cfg.data.name in FONT_DATASETS:
@@ -104,7 +105,7 @@ def export_script(config: ExperimentConfig, filename: str = "train.py") -> str:
         deps = f"torch and numpy (to read {UPLOAD_FILE}, the run's data, which must be beside the script)"
     doc = (f'"""{_title(cfg)}\n\n'
            "Exported from the bigmodel playground: the same data, model, initial weights, optimizer and data\n"
-           "order as the playground's run, so on CPU it prints the same metrics.\n"
+           "order as the playground's run, so on CPU, at the same thread count, it prints the same metrics.\n"
            f"Needs only {deps}.\n\n"
            "Run it:\n\n"
            + "\n".join(usage) + '\n"""\n')

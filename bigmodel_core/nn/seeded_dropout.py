@@ -25,12 +25,14 @@ class SeededDropout(nn.Module):
             return x
         keep = 1.0 - self.p
         if self.generator is not None and self.generator.device == x.device:
-            mask = torch.empty_like(x).bernoulli_(keep, generator=self.generator)
+            # a contiguous mask: drawn in the tensor's logical order, so a channels_last batch
+            # gets the same mask as the same batch in NCHW (empty_like would follow its strides)
+            mask = torch.empty(x.shape, dtype=x.dtype, device=x.device).bernoulli_(keep, generator=self.generator)
         elif self.generator is not None:
             mask = torch.empty(x.shape, device=self.generator.device).bernoulli_(keep, generator=self.generator)
             mask = mask.to(x.device, x.dtype)
         else:
-            mask = torch.empty_like(x).bernoulli_(keep)
+            mask = torch.empty(x.shape, dtype=x.dtype, device=x.device).bernoulli_(keep)
         return x * mask / keep
 
     def extra_repr(self) -> str:

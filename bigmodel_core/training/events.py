@@ -6,6 +6,7 @@ the callbacks (:mod:`.callbacks`) receive them at the named points of the loop.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -16,7 +17,11 @@ class BatchEnd:
     batch: int  # 1-based within the epoch
     batches_per_epoch: int
     step: int  # 1-based over the run
-    loss: float  # data loss of this batch (per-sample mean), without L1/L2 penalties
+    # the loss this batch was trained on, per-sample mean, in train mode (dropout on, after
+    # augmentation): the data loss with label smoothing when the config smooths (so it cannot go
+    # below the smoothed targets' entropy), and the distillation objective in a distillation;
+    # without the L1/L2 penalty terms
+    loss: float
     lr: float
     elapsed: float  # seconds since the run started
 
@@ -24,14 +29,20 @@ class BatchEnd:
 @dataclass(frozen=True)
 class EpochEnd:
     epoch: int
-    train_loss: float  # per-sample mean over the epoch, train mode, without penalties
-    train_metric: float  # accuracy or MAE over the epoch's batches
-    val_loss: float  # eval mode on the held-out split
+    # running: the mean of BatchEnd.loss over the epoch's batches (as trained: dropout on, augmented,
+    # smoothed), while the weights still changed
+    train_loss: float
+    train_metric: float  # running: accuracy or MAE over the epoch's batches, as trained
+    val_loss: float  # eval mode on the held-out split, plain loss (no smoothing, no penalties)
     val_metric: float
     lr: float
-    seconds: float  # this epoch's training + validation time
+    seconds: float  # this epoch's training + evaluation time
     samples_per_sec: float  # training samples per second of training time
     is_best: bool
+    # clean: eval mode on the training set (at most TRAIN_EVAL_MAX samples of it, drawn from the
+    # seed), after the epoch, plain loss; comparable with val_loss / val_metric
+    train_eval_loss: float = math.nan
+    train_eval_metric: float = math.nan
 
 
 @dataclass(frozen=True)

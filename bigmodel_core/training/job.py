@@ -215,6 +215,8 @@ class Job:
             elif isinstance(ev, EpochEnd):
                 self._epochs.append({"epoch": ev.epoch, "train_loss": ev.train_loss, "val_loss": ev.val_loss,
                                      "train_metric": ev.train_metric, "val_metric": ev.val_metric,
+                                     "train_eval_loss": ev.train_eval_loss,
+                                     "train_eval_metric": ev.train_eval_metric,
                                      "lr": ev.lr, "seconds": ev.seconds, "step": self._step})
                 self._sps = ev.samples_per_sec
                 self._epoch_seconds = ev.seconds

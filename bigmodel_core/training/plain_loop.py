@@ -6,7 +6,13 @@ the schedule from it exactly as the playground's Trainer does, so on CPU it give
 same per-epoch metrics; the tests check that directly. ``command_line`` wraps it in the
 small command line every exported script has.
 
-Self-contained (stdlib and torch only): the exported training scripts copy this module.
+Each epoch reports two kinds of training numbers: the running mean over the epoch's batches, as
+trained (dropout on, augmented batches, label smoothing in the loss), and the clean value, in
+eval mode on the training set itself (at most ``TRAIN_EVAL_MAX`` samples of it, drawn once from
+the seed), with the plain loss. Gaps between training and validation use the clean value.
+
+Self-contained (stdlib and torch only, and the memory-format helpers beside it): the exported
+training scripts copy this module.
 """
 
 import argparse
@@ -17,6 +23,8 @@ import time
 
 import torch
 import torch.nn.functional as F
+
+from .memory_format import channels_last_wanted, memory_format_name, model_to_channels_last, to_channels_last
 
 # A batch loss this many times the first one counts as diverged even if still finite: with
 # ReLUs a blown-up network can die and report a deceptively ordinary loss afterwards.
@@ -105,6 +113,27 @@ def penalty(weights, l1, l2):
 EVAL_CHUNK = 256
 
 
+# The clean train metric (eval mode, on the training set) is measured on at most this many
+# training samples: on a bigger set, this many drawn once from the seed, the same every epoch. An
+# eval pass over them costs about as much as the validation pass over 1,000 held-out samples.
+TRAIN_EVAL_MAX = 1000
+
+
+def train_eval_indices(n, seed, limit=TRAIN_EVAL_MAX):
+    """Which of ``n`` training samples the clean train metric is measured on: None (all of them)
+    when ``n <= limit``, else ``limit`` of them drawn from the seed, in their order in the set."""
+    if n <= limit:
+        return None
+    gen = torch.Generator().manual_seed(seed * 4)  # its own generator: the other draws stay as they were
+    return torch.randperm(n, generator=gen)[:limit].sort().values
+
+
+def loss_read_every(device):
+    """How many batch losses are read to the host at once: each batch on a CPU, where reading is
+    free; in groups on a GPU, where each read (``.item()``) waits for all queued work to finish."""
+    return 1 if torch.device(device).type == "cpu" else 16
+
+
 @torch.no_grad()
 def evaluate(model, x, y, classification, chunk=EVAL_CHUNK):
     """Mean loss (no label smoothing, no penalty) and metric on held-out data, in eval mode."""
@@ -121,12 +150,13 @@ def evaluate(model, x, y, classification, chunk=EVAL_CHUNK):
     return loss_total.item() / n, metric_total.item() / n
 
 
-def train(config, data, make_model, device, classification, augment=None, log=print):
+def train(config, data, make_model, device, classification, augment=None, log=print, channels_last=None):
     """Train ``make_model()`` on ``data`` = (x_train, y_train, x_val, y_val) as ``config`` says.
 
     Returns (model, history, summary): one dict per epoch, and the summary the playground
     stores. ``augment(xb, generator)`` is applied to every training batch when given and the
-    config turns augmentation on.
+    config turns augmentation on. ``channels_last`` (True/False) overrides the memory-format
+    rule (``channels_last_wanted``).
     """
     seed = config["seed"]
     settings, reg = config["optimizer"], config["regularization"]
@@ -141,6 +171,14 @@ def train(config, data, make_model, device, classification, augment=None, log=pr
     model = make_model().to(device)
     log(model)
     log(f"{sum(p.numel() for p in model.parameters()):,} parameters")
+    # the model and the data change memory format once here, never per batch (see memory_format)
+    channels_last = channels_last_wanted(model, device, channels_last)
+    if channels_last:
+        model = model_to_channels_last(model)
+        x_train, x_val = to_channels_last(x_train), to_channels_last(x_val)
+    # the clean train metric's samples (all of a small training set), without augmentation
+    clean = train_eval_indices(len(x_train), seed)
+    x_clean, y_clean = (x_train, y_train) if clean is None else (x_train[clean.to(device)], y_train[clean.to(device)])
     optimizer, decay = make_optimizer(model, settings)
 
     # every random draw comes from its own seeded generator, so the run is reproducible
@@ -156,6 +194,7 @@ def train(config, data, make_model, device, classification, augment=None, log=pr
     total_steps = epochs * batches
     best_val, since_best, best_state = math.inf, 0, None
     history, best_epoch, status, step, first_loss = [], None, "completed", 0, None
+    read_every, pending = loss_read_every(device), []
     t_start = time.perf_counter()
     model.train()
     for epoch in range(epochs):
@@ -174,6 +213,8 @@ def train(config, data, make_model, device, classification, augment=None, log=pr
             xb, yb = x_train[idx], y_train[idx]
             if augment is not None:
                 xb = augment(xb, augment_gen)
+                if channels_last:  # a new batch each step: the only per-batch conversion
+                    xb = to_channels_last(xb)
             out = model(xb)
             loss = loss_fn(out, yb, classification, reg["label_smoothing"])
             extra = penalty(decay, reg["l1"], reg["l2"])
@@ -185,29 +226,38 @@ def train(config, data, make_model, device, classification, augment=None, log=pr
                 torch.nn.utils.clip_grad_norm_(model.parameters(), reg["grad_clip"])
             optimizer.step()
             step += 1
-            loss_value = loss.item()
-            first_loss = first_loss or max(loss_value, 1e-3)
-            if not math.isfinite(loss_value) or loss_value > EXPLODED * first_loss:
-                status = "diverged"
-                log(f"the loss became {loss_value} in epoch {epoch + 1}: lower the learning rate")
-                break
+            pending.append(loss.detach())
+            if len(pending) >= read_every or b == batches - 1:
+                # one read for the group (each batch on a CPU): the divergence check needs the values
+                values = torch.stack(pending).tolist() if len(pending) > 1 else [pending[0].item()]
+                pending = []
+                for loss_value in values:
+                    first_loss = first_loss or max(loss_value, 1e-3)
+                    if not math.isfinite(loss_value) or loss_value > EXPLODED * first_loss:
+                        status = "diverged"
+                        log(f"the loss became {loss_value} in epoch {epoch + 1}: lower the learning rate")
+                        break
+                if status != "completed":
+                    break
             loss_total += loss.detach() * len(idx)
             metric_total += metric_sum(out.detach(), yb, classification)
             seen += len(idx)
         if status != "completed":
             break
+        train_eval_loss, train_eval_metric = evaluate(model, x_clean, y_clean, classification)
         val_loss, val_metric = evaluate(model, x_val, y_val, classification)
         if not math.isfinite(val_loss):
             status = "diverged"
             log(f"the validation loss became {val_loss} after epoch {epoch + 1}: lower the learning rate")
             break
         row = {"epoch": epoch + 1, "train_loss": loss_total.item() / seen,
-               f"train_{metric}": metric_total.item() / seen, "val_loss": val_loss, f"val_{metric}": val_metric,
+               f"train_{metric}": metric_total.item() / seen, "train_eval_loss": train_eval_loss,
+               f"train_eval_{metric}": train_eval_metric, "val_loss": val_loss, f"val_{metric}": val_metric,
                "lr": optimizer.param_groups[-1]["lr"], "seconds": time.perf_counter() - t_epoch}
         history.append(row)
-        log(f"epoch {epoch + 1}/{epochs}: train loss {row['train_loss']:.4f} train {metric} "
-            f"{row[f'train_{metric}']:.4f} val loss {val_loss:.4f} val {metric} {val_metric:.4f} "
-            f"({row['seconds']:.1f}s)")
+        log(f"epoch {epoch + 1}/{epochs}: train loss {row['train_loss']:.4f} {metric} {row[f'train_{metric}']:.4f} "
+            f"(running, as trained), train in eval mode loss {train_eval_loss:.4f} {metric} {train_eval_metric:.4f}, "
+            f"val loss {val_loss:.4f} {metric} {val_metric:.4f} ({row['seconds']:.1f}s)")
         if val_loss < best_val:
             best_val, best_epoch, since_best = val_loss, epoch + 1, 0
             if early is not None and early["restore_best"]:
@@ -228,9 +278,12 @@ def train(config, data, make_model, device, classification, augment=None, log=pr
         "epochs_run": len(history),
         "best_epoch": best_epoch,
         "final": {"train_loss": final["train_loss"], "val_loss": final["val_loss"],
-                  metric_key: final[f"val_{metric}"]} if final else None,
+                  metric_key: final[f"val_{metric}"], "train_eval_loss": final["train_eval_loss"],
+                  "train_eval_metric": final[f"train_eval_{metric}"]} if final else None,
         "params": sum(p.numel() for p in model.parameters()),
         "device": str(device),
+        "threads": torch.get_num_threads(),  # the same seed repeats its metrics at the same thread count
+        "memory_format": memory_format_name(channels_last),
         "wall_seconds": round(time.perf_counter() - t_start, 3),
     }
     return model, history, summary

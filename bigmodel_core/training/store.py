@@ -31,7 +31,11 @@ from bigmodel_core.config.specs import ExperimentConfig, parse_config
 if TYPE_CHECKING:  # torch is loaded where weights are read or written, not by every page that lists runs
     import torch
 
-METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "train_metric", "val_metric", "lr", "seconds")
+# train_loss / train_metric: running means of the epoch, as trained (dropout on, augmented, smoothed);
+# train_eval_loss / train_eval_metric: eval mode on the training set (runs stored before they
+# existed lack those columns; readers take them with .get)
+METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "train_metric", "val_metric", "lr", "seconds",
+                  "train_eval_loss", "train_eval_metric")
 _RUN_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{5,63}\Z")  # \Z, not $: $ also matches before a final newline
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
 

@@ -2,14 +2,21 @@
 
 ``Trainer.run()`` is a generator; the CLI prints its events, the app's worker thread
 stores them for the page to draw. Everything random draws from per-run generators
-seeded from the config, so the same config and seed give identical metrics on CPU, even
-with several trainings running in one process.
+seeded from the config, so the same config and seed give identical metrics on CPU at the same
+thread count (``torch.get_num_threads()``, recorded in the summary), even with several
+trainings running in one process. Another thread count splits the float sums differently:
+the metrics then agree to a few digits, not to the last bit.
+
+Each epoch measures the training set twice over: the running mean of the batches as trained
+(dropout on, augmented, smoothed loss) and the clean value, in eval mode on the training set
+(at most ``TRAIN_EVAL_MAX`` samples of it, drawn from the seed) with the plain loss.
 
 The loop's vocabulary lives beside it, one job a module: :mod:`.events` (what a run
 reports), :mod:`.callbacks` (the named points where probes and fine-tuning plug in),
 :mod:`.control` (stop and pause), :mod:`.devices`, :mod:`.optim` (optimizers, parameter
-groups, schedules) and :mod:`.gradnorms`. This module re-exports them, so callers import
-the loop and its vocabulary from one place.
+groups, schedules), :mod:`.gradnorms`, :mod:`.memory_format` (channels_last on CPU) and
+:mod:`.loop_state` (the run's counters, the batch losses read in groups). This module
+re-exports them, so callers import the loop and its vocabulary from one place.
 """
 
 from __future__ import annotations
@@ -33,13 +40,16 @@ from .control import Control
 from .devices import device_label, resolve_device
 from .events import BatchEnd, EpochEnd, Event, RunEnd, RunResult
 from .gradnorms import GradNormLog
+from .loop_state import LoopState
+from .memory_format import channels_last_wanted, model_to_channels_last, to_channels_last
 from .optim import ParamGroup, build_optimizer, lr_factor, split_decay
-from .plain_loop import EVAL_CHUNK
+from .plain_loop import EVAL_CHUNK, TRAIN_EVAL_MAX, loss_read_every, train_eval_indices
+from .summary import run_summary
 
 __all__ = [
     "EXPLODED", "BatchEnd", "Callback", "Control", "EpochEnd", "Event", "GradNormLog", "ParamGroup", "RunEnd",
-    "RunResult", "Trainer", "build_optimizer", "device_label", "load_data", "lr_factor", "resolve_device",
-    "split_decay",
+    "RunResult", "TRAIN_EVAL_MAX", "Trainer", "build_optimizer", "device_label", "load_data", "lr_factor",
+    "resolve_device", "split_decay",
 ]
 
 
@@ -55,34 +65,6 @@ def load_data(config: ExperimentConfig) -> Dataset:
                          image_size=d.image_size, seq_len=d.seq_len)
 
 
-class _Loop:
-    """The counters of one run, shared by the named steps of :meth:`Trainer.run`."""
-
-    def __init__(self, trainer: Trainer):
-        cfg = trainer.config
-        self.epochs = cfg.training.epochs
-        self.n = len(trainer.x_train)
-        self.batches = math.ceil(self.n / cfg.training.batch_size)
-        self.total_steps = self.epochs * self.batches
-        self.augment = cfg.data.augment and trainer.info.kind == "image"
-        self.best_val = math.inf
-        self.since_best = 0
-        self.step = 0
-        self.first_loss: float | None = None
-        self.t_start = time.perf_counter()
-        self.paused_total = 0.0
-        self.train_time = 0.0
-        self.samples_seen = 0
-        self.status, self.message = "completed", ""
-        # per epoch
-        self.t_epoch = self.t_start
-        self.paused_epoch = 0.0
-        self.epoch_train_time = 0.0
-        self.loss_acc = self.metric_acc = torch.zeros(())
-        self.seen = 0
-        self.lr = 0.0
-
-
 class Trainer:
     """Trains one experiment.
 
@@ -92,7 +74,8 @@ class Trainer:
     gradient norms into ``grad_norms`` at step 1 and every ``grad_every`` steps;
     ``keep_val_outputs`` keeps the model outputs of the last validation pass in
     ``val_outputs`` so a confusion matrix needs no second pass. ``callbacks`` plug into the
-    loop's named points (:class:`Callback`).
+    loop's named points (:class:`Callback`). ``channels_last`` (True/False) overrides the
+    memory-format rule of :func:`channels_last_wanted` (tests, benchmarks).
     """
 
     def __init__(self, config: ExperimentConfig, *, dataset: Dataset | None = None,
@@ -101,7 +84,7 @@ class Trainer:
                  param_groups: list[ParamGroup] | None = None,
                  train_indices: torch.Tensor | None = None,
                  grad_every: int | None = None, keep_val_outputs: bool = False,
-                 callbacks: Sequence[Callback] = ()):
+                 callbacks: Sequence[Callback] = (), channels_last: bool | None = None):
         self.config = config
         self.callbacks: list[Callback] = list(callbacks)
         if grad_every is not None and grad_every < 1:
@@ -126,6 +109,15 @@ class Trainer:
             xt, yt = xt[train_indices], yt[train_indices]
         self.x_train, self.y_train = xt.to(self.device), yt.to(self.device)
         self.x_val, self.y_val = self.dataset.x_val.to(self.device), self.dataset.y_val.to(self.device)
+        # memory format: the model and the data are converted once, here (before the optimizer's state exists)
+        self.channels_last = channels_last_wanted(self.model, self.device, channels_last)
+        if self.channels_last:
+            model_to_channels_last(self.model)
+            self.x_train, self.x_val = to_channels_last(self.x_train), to_channels_last(self.x_val)
+        clean = train_eval_indices(len(self.x_train), config.seed)
+        # the samples of the clean train metric (all of a small training set), never augmented
+        self.x_train_eval, self.y_train_eval = (self.x_train, self.y_train) if clean is None else \
+            (self.x_train[clean.to(self.device)], self.y_train[clean.to(self.device)])
         self.param_groups = param_groups
         self.optimizer = build_optimizer(config.optimizer, self.model, param_groups)
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
@@ -213,7 +205,7 @@ class Trainer:
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> Iterator[Event]:
         """Train epoch by epoch, yielding a BatchEnd per batch, an EpochEnd per epoch, one RunEnd."""
-        loop = _Loop(self)
+        loop = LoopState(self, loss_read_every(self.device))
         self._notify("on_run_start")
         self._train_mode()
         try:
@@ -222,10 +214,12 @@ class Trainer:
                 for b in range(loop.batches):
                     if self._should_stop(loop, epoch):
                         break
-                    ev = self._train_batch(loop, epoch, b, perm)
-                    if ev is None:  # diverged
-                        break
-                    yield ev
+                    self._train_batch(loop, epoch, b, perm)
+                    if loop.losses.due(b == loop.batches - 1):
+                        yield from self._read_losses(loop)
+                        if loop.status != "completed":  # diverged
+                            break
+                yield from self._read_losses(loop)  # what a stop left unread
                 self._end_epoch_clock(loop)
                 if loop.status != "completed":
                     break
@@ -250,7 +244,7 @@ class Trainer:
         self.model.train()
         self._notify("on_train_mode")
 
-    def _start_epoch(self, loop: _Loop, epoch: int) -> torch.Tensor:
+    def _start_epoch(self, loop: LoopState, epoch: int) -> torch.Tensor:
         loop.t_epoch = time.perf_counter()
         loop.paused_epoch = 0.0
         loop.loss_acc = torch.zeros((), device=self.device)
@@ -259,7 +253,7 @@ class Trainer:
         loop.lr = self.set_lr(lr_factor(self.config.optimizer, epoch, loop.step, loop.total_steps, loop.epochs))
         return torch.randperm(loop.n, generator=self.shuffle_gen).to(self.device)
 
-    def _should_stop(self, loop: _Loop, epoch: int) -> bool:
+    def _should_stop(self, loop: LoopState, epoch: int) -> bool:
         """Wait here while paused; True once a stop was asked for."""
         loop.paused_epoch += self.control.wait_if_paused()
         if self.control.stopped:
@@ -267,8 +261,8 @@ class Trainer:
             return True
         return False
 
-    def _train_batch(self, loop: _Loop, epoch: int, b: int, perm: torch.Tensor) -> BatchEnd | None:
-        """One optimizer step on batch ``b``; None when the loss diverged."""
+    def _train_batch(self, loop: LoopState, epoch: int, b: int, perm: torch.Tensor) -> None:
+        """One optimizer step on batch ``b``; its loss waits in ``loop.losses`` to be read."""
         cfg = self.config
         if cfg.optimizer.schedule == "cosine":
             loop.lr = self.set_lr(lr_factor(cfg.optimizer, epoch, loop.step, loop.total_steps, loop.epochs))
@@ -277,6 +271,8 @@ class Trainer:
         xb, yb = self.x_train[idx], self.y_train[idx]
         if loop.augment:
             xb = augment_images(xb, self.augment_gen)
+            if self.channels_last:  # a new batch each step: the only per-batch conversion
+                xb = to_channels_last(xb)
         self._notify("on_batch", xb, yb)
         out = self.model(xb)
         loss = self.loss_fn(out, yb)
@@ -294,34 +290,36 @@ class Trainer:
             # throwing the weights far away
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.regularization.grad_clip)
         self.optimizer.step()
-        loss_value = loss.item()
         loop.step += 1
-        if loop.first_loss is None:
-            loop.first_loss = max(loss_value, 1e-3)
-        if not math.isfinite(loss_value) or loss_value > EXPLODED * loop.first_loss:
-            loop.status = "diverged"
-            what = f"became {loss_value}" if not math.isfinite(loss_value) else \
-                f"exploded to {loss_value:.3g} (it started at {loop.first_loss:.3g})"
-            loop.message = (f"the loss {what} at epoch {epoch + 1}, batch {b + 1}: "
-                            f"the learning rate {cfg.optimizer.lr:g} is probably too high; lower it "
-                            "(try 10x smaller) or turn on gradient clipping")
-            return None
         k = len(idx)
         loop.loss_acc += loss.detach() * k
         loop.metric_acc += self.metric_sum(out.detach(), yb)
         loop.seen += k
-        return BatchEnd(epoch + 1, b + 1, loop.batches, loop.step, loss_value, loop.lr,
-                        time.perf_counter() - loop.t_start - loop.paused_total - loop.paused_epoch)
+        loop.losses.add(loss, BatchEnd(epoch + 1, b + 1, loop.batches, loop.step, math.nan, loop.lr,
+                                       time.perf_counter() - loop.t_start - loop.paused_total - loop.paused_epoch))
 
-    def _end_epoch_clock(self, loop: _Loop) -> None:
+    def _read_losses(self, loop: LoopState) -> Iterator[BatchEnd]:
+        """The queued batches' events, up to the first whose loss diverged (which ends the run)."""
+        if loop.status == "diverged":
+            return
+        for ev in loop.losses.read():
+            if loop.diverged(ev, EXPLODED, self.config.optimizer.lr):
+                return
+            yield ev
+
+    def _end_epoch_clock(self, loop: LoopState) -> None:
         loop.paused_total += loop.paused_epoch
         loop.epoch_train_time = time.perf_counter() - loop.t_epoch - loop.paused_epoch
         loop.train_time += loop.epoch_train_time
         loop.samples_seen += loop.seen
 
-    def _validate(self, loop: _Loop, epoch: int) -> EpochEnd | None:
-        """Evaluate on the held-out split and record the epoch; None when the validation loss diverged."""
+    def _validate(self, loop: LoopState, epoch: int) -> EpochEnd | None:
+        """Evaluate on the training set (clean) and the held-out split, and record the epoch; None when
+        the validation loss diverged."""
+        self.model.eval()  # for both passes, then back to training once
+        train_eval_loss, train_eval_metric = self.evaluate(self.x_train_eval, self.y_train_eval)
         val_loss, val_metric = self.evaluate()
+        self._train_mode()
         if not math.isfinite(val_loss):
             loop.status = "diverged"
             loop.message = (f"the validation loss became {val_loss} after epoch {epoch + 1}; "
@@ -339,11 +337,12 @@ class Trainer:
         seconds = time.perf_counter() - loop.t_epoch - loop.paused_epoch
         seen = max(1, loop.seen)
         ev = EpochEnd(epoch + 1, loop.loss_acc.item() / seen, loop.metric_acc.item() / seen, val_loss, val_metric,
-                      loop.lr, seconds, loop.seen / max(loop.epoch_train_time, 1e-9), is_best)
+                      loop.lr, seconds, loop.seen / max(loop.epoch_train_time, 1e-9), is_best,
+                      train_eval_loss, train_eval_metric)
         self.result.history.append(ev)
         return ev
 
-    def _early_stop(self, loop: _Loop) -> bool:
+    def _early_stop(self, loop: LoopState) -> bool:
         es = self.config.regularization.early_stopping
         if es is not None and loop.since_best >= es.patience:
             loop.message = (f"early stopping: validation loss did not improve for {es.patience} epochs "
@@ -351,7 +350,7 @@ class Trainer:
             return True
         return False
 
-    def _finish(self, loop: _Loop) -> RunEnd:
+    def _finish(self, loop: LoopState) -> RunEnd:
         es = self.config.regularization.early_stopping
         if es is not None and es.restore_best and self.best_state is not None and \
                 loop.status in ("completed", "stopped"):
@@ -372,25 +371,5 @@ class Trainer:
         return self.result
 
     def summary(self) -> dict[str, Any]:
-        """The summary.json contents for this run (see DESIGN.md)."""
-        h = self.result.history
-        final: dict[str, float | None] = {"train_loss": None, "val_loss": None}
-        metric_key = "val_accuracy" if self.classification else "val_mae"
-        final[metric_key] = None
-        if h:
-            last = h[-1]
-            if self.best_state is not None and self.result.best_epoch is not None:
-                last = h[self.result.best_epoch - 1]
-            final = {"train_loss": last.train_loss, "val_loss": last.val_loss, metric_key: last.val_metric}
-        return {
-            "status": self.result.status,
-            "message": self.result.message,
-            "epochs_run": len(h),
-            "best_epoch": self.result.best_epoch,
-            "final": final,
-            "params": self.params,
-            "device": device_label(self.device),
-            "wall_seconds": round(self.result.wall_seconds, 3),
-            "samples_per_sec": round(self.result.samples_per_sec, 1),
-            "task": self.info.task,
-        }
+        """The summary.json contents for this run (see DESIGN.md and :func:`.summary.run_summary`)."""
+        return run_summary(self)

@@ -156,3 +156,19 @@ def test_a_run_is_renamed_from_its_details_and_the_metrics_have_human_headings()
     assert not at.exception
     assert default_store().load(run_id).summary["label"] == "<b>first</b> try"
     assert at.dataframe[0].value["label"].tolist() == ["<b>first</b> try"]
+
+
+def test_a_run_stored_before_the_clean_train_metric_existed_still_opens():
+    from tests.bigmodel_core.test_train_eval import write_old_run
+
+    me = secrets.token_hex(6)
+    run_id = f"20240101-000000-train-{secrets.token_hex(6)}"
+    write_old_run(default_store().root, run_id, owner=me)
+    at = runs_app(me)
+    assert not at.exception
+    metrics = at.dataframe[-1].value
+    assert "train accuracy (running, as trained)" in metrics.columns
+    assert "train accuracy (eval mode)" not in metrics.columns
+    at.multiselect(key="runs_selected").set_value([run_id]).run()
+    assert not at.exception
+    assert "running mean as trained" in at.get("plotly_chart")[0].proto.spec

@@ -64,6 +64,11 @@ def test_short_training_run_finishes_and_is_stored():
     run = get_store().load(run_id)
     assert run.summary["status"] == "completed" and run.config.data.train_size == 256
     assert len(run.metrics) == 1
+    # both kinds of train numbers, named, and where the numbers repeat
+    assert "train_eval_metric" in run.metrics[0] and run.summary["threads"] >= 1
+    assert any(f"at {run.summary['threads']} threads" in c.value for c in at.caption)
+    names = [t.get("name") for fig in live_figures(at) for t in fig["data"]]
+    assert "train (eval mode)" in names and "train (running mean, as trained)" in names
 
 
 def live_args(at) -> dict:

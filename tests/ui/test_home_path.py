@@ -54,9 +54,11 @@ def test_design_errors_name_the_block_as_the_build_page_does():
 @pytest.mark.parametrize("task, metric", [("classification", "accuracy"), ("regression", "MAE")])
 def test_epoch_rows_and_final_metrics_in_words(task, metric):
     rows = labels.human_rows([{"epoch": 1, "train_loss": 0.5, "val_metric": 0.9, "seconds": 1.0}], task)
-    assert list(rows[0]) == ["epoch", "train loss (epoch mean)", f"validation {metric}", "seconds"]
+    assert list(rows[0]) == ["epoch", "train loss (running, as trained)", f"validation {metric}", "seconds"]
+    rows = labels.human_rows([{"train_eval_loss": 0.4, "train_eval_metric": 0.95}], task)
+    assert list(rows[0]) == ["train loss (eval mode)", f"train {metric} (eval mode)"]
     assert labels.final_line({"train_loss": 0.25, "val_accuracy": 0.98, "note": "x"}) == \
-        "train loss 0.2500 · validation accuracy 0.9800"
+        "train loss (running, as trained) 0.2500 · validation accuracy 0.9800"
 
 
 def test_the_warm_up_loads_torch_the_first_optimizer_and_the_device_in_the_background():

@@ -2,8 +2,10 @@
 
 Pure functions from per-run epoch rows to ``go.Figure`` (no streamlit). A run keeps its
 colour in every figure of a page because colours come from the run's position; validation
-is drawn solid and training dashed. Only measured epochs are plotted (no starting point
-is invented), each with a marker so a one-epoch run is still visible.
+is drawn solid and training dashed. The training line is the clean value (eval mode on the
+training set, plain loss: comparable with validation); a run stored before that was measured
+shows its running epoch mean instead, dotted and named so. Only measured epochs are plotted
+(no starting point is invented), each with a marker so a one-epoch run is still visible.
 """
 
 from __future__ import annotations
@@ -75,24 +77,31 @@ def curves_figure(series: Sequence[Series], task: str, *, height: int = 420, tit
     (the Fine-tune page colours runs by strategy, as in its other charts)."""
     fig = make_subplots(rows=1, cols=2, shared_xaxes=True, horizontal_spacing=0.08,
                         subplot_titles=("Loss", metric_name(task).capitalize()))
+    styles = [("validation (solid)", "solid")]
     for i, s in enumerate(series):
         xs = [int(e["epoch"]) for e in s.epochs]
         group = f"run:{s.name}"
         run_color = colors[i] if colors else color(i)
         label = s.name + (f" ({s.status})" if s.status in ("diverged", "failed", "stopped") else "")
-        for col, (train_key, val_key) in enumerate((("train_loss", "val_loss"), ("train_metric", "val_metric")), 1):
+        clean = not s.epochs or any(_finite(e.get("train_eval_loss")) is not None for e in s.epochs)
+        train_keys = ("train_eval_loss", "train_eval_metric") if clean else ("train_loss", "train_metric")
+        style = ("train, eval mode (dashed)", "dash") if clean else ("train, running mean as trained (dotted)", "dot")
+        if style not in styles:
+            styles.append(style)
+        for col, (train_key, val_key) in enumerate(zip(train_keys, ("val_loss", "val_metric")), 1):
             conv = _finite if col == 1 else (lambda v: _metric(v, task))
             fig.add_trace(go.Scatter(
                 x=xs, y=[conv(e.get(val_key)) for e in s.epochs], mode="lines+markers", name=label,
                 legendgroup=group, showlegend=col == 1, line=dict(color=run_color, width=2.5),
                 hovertemplate=f"{s.name} validation: %{{y:.4g}}<extra></extra>"), row=1, col=col)
+            what = "train (eval mode)" if clean else "train (running mean)"
             fig.add_trace(go.Scatter(
-                x=xs, y=[conv(e.get(train_key)) for e in s.epochs], mode="lines+markers", name=f"{s.name} train",
-                legendgroup=group, showlegend=False, line=dict(color=run_color, width=1.5, dash="dash"),
-                marker=dict(symbol="circle-open"), hovertemplate=f"{s.name} train: %{{y:.4g}}<extra></extra>"),
+                x=xs, y=[conv(e.get(train_key)) for e in s.epochs], mode="lines+markers", name=f"{s.name} {what}",
+                legendgroup=group, showlegend=False, line=dict(color=run_color, width=1.5, dash=style[1]),
+                marker=dict(symbol="circle-open"), hovertemplate=f"{s.name} {what}: %{{y:.4g}}<extra></extra>"),
                 row=1, col=col)
-    # a legend key for the two line styles, drawn in grey so it names no run
-    for name, dash in (("validation (solid)", "solid"), ("train (dashed)", "dash")):
+    # a legend key for the line styles, drawn in grey so it names no run
+    for name, dash in styles:
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=name, legendgroup=f"style:{name}",
                                  line=dict(color=STYLE_GREY, dash=dash)), row=1, col=1)
     most = max((len(s.epochs) for s in series), default=1)
@@ -119,10 +128,13 @@ def batch_loss_figure(series: Sequence[Series], *, height: int = 300, log_y: boo
 
 def bars_figure(names: Sequence[str], best: Sequence[float | None], gap: Sequence[float | None], task: str, *,
                 height: int = 300) -> go.Figure:
-    """Best validation metric and final train-validation gap per run, in the runs' colours."""
+    """Best validation metric and final train-validation gap per run, in the runs' colours.
+
+    The gap is the clean train metric (eval mode on the training set) against validation at the
+    last epoch (:func:`bigmodel_core.experiments.compare.tables.summary_rows`)."""
     unit = "%" if task == "classification" else "MAE"
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14,
-                        subplot_titles=(f"Best validation ({unit})", f"Train-val gap ({unit})"))
+                        subplot_titles=(f"Best validation ({unit})", f"Train (eval mode) - val gap ({unit})"))
     cols = [color(i) for i in range(len(names))]
     for col, values in ((1, best), (2, gap)):
         ys = [_finite(v) for v in values]

@@ -61,9 +61,32 @@ def live_figure(traces: list[dict], title: str, xaxis: dict, yaxis: dict, height
     return dict(data=traces, layout=dict(_LIVE_STYLE, title=title_, xaxis=xaxis, yaxis=yaxis, height=height))
 
 
+RUNNING_NOTE = "running mean, as trained"  # the label of the epoch's running train values
+
+
+def running_label(smoothing: float = 0.0) -> str:
+    """How the running train loss is named: with label smoothing it is the smoothed loss, which
+    cannot reach the plain loss's values (it stays above the smoothed targets' entropy)."""
+    note = f"{RUNNING_NOTE}, label smoothing {smoothing:g}" if smoothing else RUNNING_NOTE
+    return f"train ({note})"
+
+
+CLEAN_LABEL = "train (eval mode)"  # the clean value: eval mode on the training set, plain loss
+
+
+def _has(epochs: Sequence[dict], key: str) -> bool:
+    """Whether the runs measured ``key`` (runs stored before the clean train metric existed did not)."""
+    return any(isinstance(e.get(key), (int, float)) and math.isfinite(e[key]) for e in epochs)
+
+
 def loss_figure(steps: Sequence[int], batch_losses: Sequence[float], epochs: Sequence[dict],
-                log_y: bool = False) -> dict:
-    """Per-batch training loss, and per-epoch train/validation loss at each epoch's last step."""
+                log_y: bool = False, smoothing: float = 0.0) -> dict:
+    """Per-batch training loss, and per-epoch train/validation loss at each epoch's last step.
+
+    The epoch curves compare like with like: the clean train loss (eval mode on the training set,
+    plain loss) beside the validation loss. The batch losses and their running mean are what the
+    model trained on (dropout on, augmented, and smoothed when ``smoothing``): drawn faint and
+    dotted, and named so."""
     # SVG, not WebGL: with at most a few thousand points it is as fast, and it stays cheap in
     # browsers without GPU acceleration (WebGL falls back to software rendering there)
     traces = [dict(type="scatter", x=list(steps), y=_finite(batch_losses), mode="lines", name="batch loss",
@@ -71,21 +94,29 @@ def loss_figure(steps: Sequence[int], batch_losses: Sequence[float], epochs: Seq
     if epochs:
         xs = [e["step"] for e in epochs]
         text = [f"epoch {e['epoch']}" for e in epochs]
-        for key, name, color in (("train_loss", "train (epoch mean)", TRAIN_COLOR),
-                                 ("val_loss", "validation", VAL_COLOR)):
-            traces.append(dict(type="scatter", x=xs, y=_finite([e[key] for e in epochs]), mode="lines+markers",
-                               name=name, line=dict(color=color), text=text))
-    return live_figure(traces, "Loss", dict(title=dict(text="step (batches)"), rangemode="tozero"),
-                        dict(title=dict(text="loss"), type="log" if log_y else "linear"))
+        lines = [("train_loss", running_label(smoothing), dict(color=TRAIN_COLOR, width=1.5, dash="dot"))]
+        if _has(epochs, "train_eval_loss"):
+            lines.append(("train_eval_loss", CLEAN_LABEL, dict(color=TRAIN_COLOR)))
+        lines.append(("val_loss", "validation", dict(color=VAL_COLOR)))
+        for key, name, line in lines:
+            traces.append(dict(type="scatter", x=xs, y=_finite([e.get(key, math.nan) for e in epochs]),
+                               mode="lines+markers", name=name, line=line, text=text))
+    # the batch curve keeps its name (the page finds it by name); the title says it is smoothed
+    title = f"Loss (batch and running train: label smoothing {smoothing:g})" if smoothing else "Loss"
+    return live_figure(traces, title, dict(title=dict(text="step (batches)"), rangemode="tozero"),
+                       dict(title=dict(text="loss"), type="log" if log_y else "linear"))
 
 
 def metric_figure(epochs: Sequence[dict], task: str) -> dict:
+    """Per-epoch train and validation metric: the clean train value beside validation, the running one dotted."""
     name = "accuracy" if task == "classification" else "mean absolute error"
     xs = [e["epoch"] for e in epochs]
-    traces = [dict(type="scatter", x=xs, y=_finite([e[f"{side}_metric"] for e in epochs]), mode="lines+markers",
-                   name=label, line=dict(color=color))
-              for side, label, color in (("train", "train (epoch mean)", TRAIN_COLOR),
-                                         ("val", "validation", VAL_COLOR))]
+    lines = [("train_metric", f"train ({RUNNING_NOTE})", dict(color=TRAIN_COLOR, width=1.5, dash="dot"))]
+    if _has(epochs, "train_eval_metric"):
+        lines.append(("train_eval_metric", CLEAN_LABEL, dict(color=TRAIN_COLOR)))
+    lines.append(("val_metric", "validation", dict(color=VAL_COLOR)))
+    traces = [dict(type="scatter", x=xs, y=_finite([e.get(key, math.nan) for e in epochs]), mode="lines+markers",
+                   name=label, line=line) for key, label, line in lines]
     yaxis = dict(title=dict(text=name))
     if task == "classification":
         yaxis["range"] = [0, 1.02]

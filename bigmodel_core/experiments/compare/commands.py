@@ -101,8 +101,9 @@ def run_compare(config: str, vary: list[str] | None, out: str, *, overwrite: boo
 
     def on_epoch(run: CompareRun, row: dict[str, float]) -> None:
         metric = "acc" if task == "classification" else "mae"
-        print(f"[{run.name}] epoch {int(row['epoch'])}: train loss {row['train_loss']:.4f} val loss "
-              f"{row['val_loss']:.4f} val {metric} {row['val_metric']:.4f}", file=sys.stderr, flush=True)
+        print(f"[{run.name}] epoch {int(row['epoch'])}: train loss {row['train_loss']:.4f} (running), train {metric} "
+              f"{row.get('train_eval_metric', float('nan')):.4f} (eval mode), val loss {row['val_loss']:.4f} "
+              f"val {metric} {row['val_metric']:.4f}", file=sys.stderr, flush=True)
 
     jobs = submit(comp, pool, owner, save=False)
     try:

@@ -226,6 +226,8 @@ class EpochRow(_FileModel):
     lr: Metric = None
     seconds: Metric = None
     step: Metric = None
+    train_eval_loss: Metric = None  # absent from files written before the clean train metric existed
+    train_eval_metric: Metric = None
 
 
 class DistillFile(_FileModel):

@@ -23,7 +23,8 @@ def metric_label(task: str) -> str:
 
 
 def summary_rows(comp: Comparison) -> list[dict[str, Any]]:
-    """One row per run: best and final validation metric, best epoch, train-validation gap, time, speed."""
+    """One row per run: best and final validation metric, best epoch, train-validation gap (clean train
+    metric at the last epoch minus validation's), time, speed."""
     classification = comp.task == "classification"
     unit = metric_label(comp.task)
     scale = 100.0 if classification else 1.0
@@ -43,10 +44,13 @@ def summary_rows(comp: Comparison) -> list[dict[str, Any]]:
         elif r.status == "running":
             status = f"running {r.progress:.0%}"
         gap = None
-        if last is not None:
+        if last is not None and _finite(last.get("train_eval_metric")):
+            # the clean train metric (eval mode on the training set), not the running one: with
+            # dropout or augmentation the running value is measured on a handicapped model and
+            # understates the gap; runs stored before it was measured have no gap
             # positive = the model does better on what it trained on
-            gap = (last["train_metric"] - last["val_metric"]) if classification else \
-                (last["val_metric"] - last["train_metric"])
+            gap = (last["train_eval_metric"] - last["val_metric"]) if classification else \
+                (last["val_metric"] - last["train_eval_metric"])
         rows.append({
             "run": r.name,
             "status": status,
