@@ -159,7 +159,7 @@ def test_a_run_is_renamed_from_its_details_and_the_metrics_have_human_headings()
 
 
 def test_a_run_stored_before_the_clean_train_metric_existed_still_opens():
-    from tests.bigmodel_core.test_train_eval import write_old_run
+    from tests.bigmodel_core.training.test_train_eval import write_old_run
 
     me = secrets.token_hex(6)
     run_id = f"20240101-000000-train-{secrets.token_hex(6)}"
