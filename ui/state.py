@@ -139,12 +139,37 @@ def get_config() -> ExperimentConfig:
         saved = recall("config")
         if saved is not None:
             try:
-                cfg = parse_config(saved)
+                cfg = _served(parse_config(saved))
             except ConfigError:
                 cfg = None  # saved by an older version with other rules: start from the preset
         st.session_state[CONFIG] = cfg or load_preset("quickstart_cnn")
         st.session_state[SAVED_CONFIG] = st.session_state[CONFIG].to_json()
     return st.session_state[CONFIG]
+
+
+def _served(cfg: ExperimentConfig) -> ExperimentConfig:
+    """A saved experiment on an uploaded dataset, with that dataset served again from the workspace's
+    own store (a restarted server has not read it yet); if the workspace no longer keeps it, the
+    experiment takes a built-in dataset of its kind and the next page says so."""
+    name = cfg.data.name
+    if not name.startswith("upload-"):
+        return cfg
+    from bigmodel_core.data import DatasetError, dataset_info  # noqa: PLC0415 - parse_config loaded torch already
+    from bigmodel_core.data.uploads import UploadStore  # noqa: PLC0415
+
+    try:
+        dataset_info(name)
+        return cfg
+    except DatasetError:
+        pass
+    try:
+        UploadStore(get_store().root, owner_id()).register(name)
+        return cfg
+    except (DatasetError, OSError):
+        fallback = "synthetic_digits" if cfg.model.family == "cnn" else "sequential_digits"
+        notify(f"The uploaded dataset {name} of your last experiment is no longer kept in this workspace, so the "
+               f"experiment now trains on {fallback}. Upload the file again to use it.", "warning")
+        return cfg.with_changes({"data.name": fallback, "data.image_size": None, "data.seq_len": None})
 
 
 def set_config(cfg: ExperimentConfig) -> None:
