@@ -17,7 +17,7 @@ import streamlit as st
 from bigmodel_core.config.presets import load_preset, preset_names
 from bigmodel_core.config.specs import OPTIMIZERS, ConfigError, ExperimentConfig
 from bigmodel_core.experiments import compare as cmp
-from ui import state
+from ui import own_data, state
 from ui.figures.compare import PNG_CONFIG, Series, bars_figure, batch_loss_figure, curves_figure
 from ui.lesson import active_lesson, advanced_hidden, render_lesson_banner
 from ui.literal import md, sentence
@@ -164,6 +164,7 @@ with side:
         epochs = st.number_input("epochs for every run", 1, 100, int(base.training.epochs), key="compare_epochs")
         if epochs != base.training.epochs:
             base = base.with_changes({"training.epochs": int(epochs)})
+        base, data_error = own_data.choose_for(base, "compare")
         st.caption(f"Base: {cmp.describe_base(base)}")
 
     kinds = ["optimizer", "regularizer"] + (["model family"] if base.model.family != "cnn" else []) + \
@@ -215,6 +216,8 @@ with side:
             st.error(f"Cannot plan this comparison: {md(sentence(exc, capital=False), 2000)}", icon=":material/error:")
             planned = None
 
+        if data_error is not None:
+            planned = None  # the data settings are at fault: said beside the data choice
         if planned is not None and comp is not None:
             st.markdown("What differs between the planned runs (from their configs):")
             st.dataframe(pd.DataFrame(planned.differs()), hide_index=True, width="stretch")

@@ -19,10 +19,13 @@ from typing import Literal
 import pandas as pd
 import streamlit as st
 
+from bigmodel_core.config.specs import ExperimentConfig
 from bigmodel_core.data import DatasetError, build_dataset, is_upload_name
 from bigmodel_core.data.uploads import UploadedDataError, UploadStore, fit_images, read_upload, uploaded_path
 from bigmodel_core.limits import current_limits
-from ui import state
+from bigmodel_core.nn.shapes import SpecError, check_design
+from bigmodel_core.training.trainer import load_data
+from ui import labels, state
 from ui.literal import md, sentence
 
 Kind = Literal["image", "sequence"]
@@ -59,10 +62,14 @@ def metas() -> dict[str, dict]:
     return out
 
 
-def names(kind: Kind, side: int | None = None) -> list[str]:
-    """This workspace's uploads of ``kind`` (images of ``side`` x ``side`` only, when given)."""
-    return [n for n, m in metas().items() if m.get("kind") == kind and
-            (side is None or list(m.get("input_shape", []))[1:] == [side, side])]
+def names(kind: Kind, shape: tuple[int, ...] | None = None) -> list[str]:
+    """This workspace's uploads of ``kind``; with ``shape``, only those a model of that input reads
+    (images of exactly that shape, sequences with as many features: any length)."""
+    def fits(meta: dict) -> bool:
+        have = tuple(meta.get("input_shape", ()))
+        return shape is None or (have == tuple(shape) if kind == "image" else have[1:] == tuple(shape)[1:])
+
+    return [n for n, m in metas().items() if m.get("kind") == kind and fits(m)]
 
 
 def option_label(name: str) -> str:
@@ -75,13 +82,13 @@ def option_label(name: str) -> str:
 
 
 def options(builtin: list[str], kind: Kind, current: str, page: str, key: str,
-            side: int | None = None) -> tuple[list[str], str | None]:
+            shape: tuple[int, ...] | None = None) -> tuple[list[str], str | None]:
     """The datasets a page offers: ``builtin``, then this workspace's uploads of ``kind``, and the
     current one if it is an upload served here (a stored run it was opened from keeps its data).
 
     Also returns the dataset just uploaded on ``page`` (else None): the page draws its choice widget
     ``key`` with it chosen (its remembered choice is dropped here, so the new default holds)."""
-    own = names(kind, side)
+    own = names(kind, shape)
     out = list(builtin) + [n for n in own if n not in builtin]
     if is_upload_name(current) and current not in out and uploaded_path(current) is not None:
         out.append(current)
@@ -92,11 +99,12 @@ def options(builtin: list[str], kind: Kind, current: str, page: str, key: str,
     return out, picked
 
 
-def upload_box(page: str, kind: Kind, side: int | None = None) -> None:
+def upload_box(page: str, kind: Kind, shape: tuple[int, ...] | None = None) -> None:
     """The upload box. A good file is kept in the workspace and chosen (the page reruns); a refused one
     shows the engine's message, naming the file and the member, row or column, and changes nothing.
 
-    ``side``: images are resized to ``side`` x ``side`` first (pretrained weights read one size)."""
+    ``shape``: the input a fixed model reads (pretrained weights): images are resized to it first,
+    sequences must have its number of features."""
     gen = st.session_state.get(_BOX + page, 0)
     limit = current_limits().max_upload_bytes
     up = st.file_uploader("Your own data (.zip, .npz or .csv)", type=TYPES, key=f"own_data_file_{page}_{gen}",
@@ -109,10 +117,10 @@ def upload_box(page: str, kind: Kind, side: int | None = None) -> None:
     if up is None:
         st.session_state.pop(_ERROR + page, None)
         return
-    tried = (up.file_id, task, side)
+    tried = (up.file_id, task, shape)
     held = st.session_state.get(_ERROR + page)
     if held is None or held[0] != tried:
-        message = accept(up.getvalue(), up.name, kind, task, side, page)
+        message = accept(up.getvalue(), up.name, kind, task, shape, page)
         if message is None:
             st.session_state[_BOX + page] = gen + 1  # an empty box: the dataset is in the list now
             st.rerun()
@@ -120,7 +128,8 @@ def upload_box(page: str, kind: Kind, side: int | None = None) -> None:
     st.error(md(sentence(held[1]), 1000), icon=":material/block:")
 
 
-def accept(data: bytes, filename: str, kind: Kind, task: str, side: int | None, page: str) -> str | None:
+def accept(data: bytes, filename: str, kind: Kind, task: str, shape: tuple[int, ...] | None,
+           page: str) -> str | None:
     """Parse, check and keep one file; None when it was kept (and chosen on ``page``), else why not."""
     try:
         parsed = read_upload(data, filename, task=task if filename.lower().endswith(".csv") else None)
@@ -128,8 +137,11 @@ def accept(data: bytes, filename: str, kind: Kind, task: str, side: int | None, 
             what = "images" if parsed.kind == "image" else "sequences"
             return (f"{parsed.source} holds {what}, but this model is {MODEL_OF[kind]}; upload {KIND_FILES[kind]}, "
                     "or change the model family on the Build page")
-        if side is not None:
-            parsed = fit_images(parsed, side)
+        if shape is not None and kind == "image":
+            parsed = fit_images(parsed, shape[1])
+        elif shape is not None and parsed.input_shape[1:] != tuple(shape)[1:]:
+            return (f"{parsed.source} has {parsed.input_shape[1]} feature(s) per step, but this model reads "
+                    f"{shape[1]}; nothing was kept")
         name = store().save(parsed)
     except (UploadedDataError, DatasetError) as exc:
         return str(exc)
@@ -189,3 +201,38 @@ def used_sentence(data: dict, meta: dict | None, n_train: int, n_val: int, task:
                 f"{in_file:,}: using {held} (20% of {'each class' if task == 'classification' else 'the samples'} "
                 "is held out for validation).")
     return f"The file has {in_file:,} samples; the config takes {held} of them."
+
+
+def choose_for(base: ExperimentConfig, page: str) -> tuple[ExperimentConfig, str | None]:
+    """A data choice for a page that starts from a whole experiment (Compare): the experiment's own
+    dataset or one of this workspace's uploads of its kind, with the upload box under it.
+
+    Returns the experiment on the chosen data, and the reason it cannot train there (or None)."""
+    kind: Kind = "image" if base.model.family == "cnn" else "sequence"
+    key = f"own_data_choice_{page}"
+    opts, uploaded = options([base.data.name], kind, base.data.name, page, key)
+    value = uploaded or st.session_state.get(key, base.data.name)
+    value = value if value in opts else base.data.name
+    chosen = st.selectbox("Data", opts, opts.index(value), key=key, format_func=option_label,
+                          help="The base experiment's own dataset, or one of your uploads (every run uses the same).")
+    problem = None
+    if chosen != base.data.name:
+        base = base.with_changes({"data.name": chosen, "data.image_size": None, "data.seq_len": None})
+    if is_upload_name(chosen):
+        problem = describe(chosen, base.data.model_dump(), base.seed) or design_problem(base)
+        if problem is not None and problem.startswith("The design"):
+            st.error(md(problem, 1000), icon=":material/error:")
+    upload_box(page, kind)
+    return base, problem
+
+
+def design_problem(cfg: ExperimentConfig) -> str | None:
+    """Why ``cfg``'s model cannot train on its (uploaded) data, or None; the batch rules count the
+    training samples the file really gives."""
+    try:
+        check_design(cfg, train_samples=len(load_data(cfg).y_train))
+    except SpecError as exc:
+        return f"The design does not fit this data: {sentence(labels.design_message(exc), capital=False)}"
+    except DatasetError as exc:
+        return str(exc)
+    return None
