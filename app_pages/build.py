@@ -88,7 +88,7 @@ options, _ = own_data.options(widgets.datasets_for(family), "image" if family ==
                               d["data"]["name"], "build", widgets.key("dataset"))  # the workspace's uploads too
 ds = c[1].selectbox("Dataset (sets the input shape and outputs)", options,
                     options.index(d["data"]["name"]) if d["data"]["name"] in options else 0,
-                    key=widgets.key("dataset"), format_func=own_data.option_label)
+                    key=widgets.key("dataset"), format_func=own_data.labeller())
 if ds != d["data"]["name"]:
     load(parse_config({**d, "data": widgets.default_data(ds)}), f"Dataset {ds}.")
     st.rerun()

@@ -148,7 +148,7 @@ with st.container(border=True):
     default = uploaded or (base_target.data.name if base_target.data.name in options else options[0])
     c = st.columns([2, 1, 1, 1])
     target_name = c[0].selectbox("Dataset", options, options.index(default), key=f"ft_target_{choice}",
-                                 format_func=own_data.option_label)
+                                 format_func=own_data.labeller())
     d = base_target.to_dict()
     data = dict(d["data"]) if target_name == base_target.data.name else \
         {"name": target_name, "train_size": 2000, "val_size": 1000, "augment": False,

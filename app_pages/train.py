@@ -97,7 +97,7 @@ with side:
                f"{int(now(val_key, data['val_size'])):,} validation · seed {int(now(seed_key, d['seed']))}")
     with st.expander(f"**Data** · {summary}", icon=":material/dataset:"):
         ds = st.selectbox("Dataset", options, options.index(ds), key=widgets.key("t_dataset"),
-                          format_func=own_data.option_label)
+                          format_func=own_data.labeller())
         info = dataset_info(ds, image_size=data["image_size"], seq_len=data["seq_len"])
         cap = info.max_size
         data = dict(data)

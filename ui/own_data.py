@@ -14,7 +14,8 @@ message as literal text and changes nothing: the current experiment and the chos
 
 from __future__ import annotations
 
-from typing import Literal
+import functools
+from typing import Callable, Literal
 
 import pandas as pd
 import streamlit as st
@@ -22,6 +23,7 @@ import streamlit as st
 from bigmodel_core.config.specs import ExperimentConfig
 from bigmodel_core.data import DatasetError, build_dataset, is_upload_name
 from bigmodel_core.data.uploads import UploadedDataError, UploadStore, fit_images, read_upload, uploaded_path
+from bigmodel_core.data.uploads.errors import file_label
 from bigmodel_core.limits import current_limits
 from bigmodel_core.nn.shapes import SpecError, check_design
 from bigmodel_core.training.trainer import load_data
@@ -72,13 +74,19 @@ def names(kind: Kind, shape: tuple[int, ...] | None = None) -> list[str]:
     return [n for n, m in metas().items() if m.get("kind") == kind and fits(m)]
 
 
-def option_label(name: str) -> str:
-    """How a dataset reads in a choice: built-in names as they are, an upload by its file and hash."""
+def option_label(name: str, known: dict[str, dict] | None = None) -> str:
+    """How a dataset reads in a choice: built-in names as they are, an upload by its file and hash
+    (the file's name as this workspace uploaded it: ``known``, else this session's uploads)."""
     if not is_upload_name(name):
         return name
-    meta = st.session_state.get(_META, {}).get(name)
+    meta = (known if known is not None else st.session_state.get(_META, {})).get(name)
     source = str(meta.get("source", "upload"))[:40] if meta else "upload"
     return f"my data: {source} ({name.removeprefix('upload-')[:8]})"
+
+
+def labeller() -> Callable[[str], str]:
+    """:func:`option_label` for a choice widget's format_func (called where no session is at hand)."""
+    return functools.partial(option_label, known=dict(st.session_state.get(_META, {})))
 
 
 def options(builtin: list[str], kind: Kind, current: str, page: str, key: str,
@@ -135,18 +143,19 @@ def accept(data: bytes, filename: str, kind: Kind, task: str, shape: tuple[int, 
         parsed = read_upload(data, filename, task=task if filename.lower().endswith(".csv") else None)
         if parsed.kind != kind:
             what = "images" if parsed.kind == "image" else "sequences"
-            return (f"{parsed.source} holds {what}, but this model is {MODEL_OF[kind]}; upload {KIND_FILES[kind]}, "
+            return (f"{file_label(parsed.source)} holds {what}, but this model is {MODEL_OF[kind]}; upload "
+                    f"{KIND_FILES[kind]}, "
                     "or change the model family on the Build page")
         if shape is not None and kind == "image":
             parsed = fit_images(parsed, shape[1])
         elif shape is not None and parsed.input_shape[1:] != tuple(shape)[1:]:
-            return (f"{parsed.source} has {parsed.input_shape[1]} feature(s) per step, but this model reads "
-                    f"{shape[1]}; nothing was kept")
+            return (f"{file_label(parsed.source)} has {parsed.input_shape[1]} feature(s) per step, but this model "
+                    f"reads {shape[1]}; nothing was kept")
         name = store().save(parsed)
     except (UploadedDataError, DatasetError) as exc:
         return str(exc)
     except OSError as exc:
-        return f"{filename} could not be kept in this workspace ({exc.strerror or exc}); nothing changed"
+        return f"{file_label(filename)} could not be kept in this workspace ({exc.strerror or exc}); nothing changed"
     st.session_state.setdefault(_META, {})[name] = parsed.meta()
     st.session_state[_PICK + page] = name
     return None
@@ -213,7 +222,7 @@ def choose_for(base: ExperimentConfig, page: str) -> tuple[ExperimentConfig, str
     opts, uploaded = options([base.data.name], kind, base.data.name, page, key)
     value = uploaded or st.session_state.get(key, base.data.name)
     value = value if value in opts else base.data.name
-    chosen = st.selectbox("Data", opts, opts.index(value), key=key, format_func=option_label,
+    chosen = st.selectbox("Data", opts, opts.index(value), key=key, format_func=labeller(),
                           help="The base experiment's own dataset, or one of your uploads (every run uses the same).")
     problem = None
     if chosen != base.data.name:
