@@ -142,13 +142,14 @@ with st.container(border=True):
     st.markdown("**2. Target task**")
     arch_info = dataset_info(arch.data.name, image_size=arch.data.image_size, seq_len=arch.data.seq_len)
     # the built-in sets this model reads, and the learner's own uploads of its input shape ("my own images")
-    options, uploaded = own_data.options(compatible_datasets(arch_info.input_shape, arch_info.kind), arch_info.kind,
-                                         base_target.data.name, "finetune", f"ft_target_{choice}",
-                                         shape=arch_info.input_shape)
-    default = uploaded or (base_target.data.name if base_target.data.name in options else options[0])
+    options, _ = own_data.options(compatible_datasets(arch_info.input_shape, arch_info.kind), arch_info.kind,
+                                  base_target.data.name, "finetune", f"ft_target_{choice}",
+                                  shape=arch_info.input_shape)
+    default = base_target.data.name if base_target.data.name in options else options[0]
     c = st.columns([2, 1, 1, 1])
-    target_name = c[0].selectbox("Dataset", options, options.index(default), key=f"ft_target_{choice}",
-                                 format_func=own_data.labeller())
+    current = st.session_state.get(f"ft_target_{choice}")  # the learner's choice, or the file just uploaded
+    target_name = own_data.choice(c[0], "Dataset", options, current if current in options else default,
+                                  f"ft_target_{choice}")
     d = base_target.to_dict()
     data = dict(d["data"]) if target_name == base_target.data.name else \
         {"name": target_name, "train_size": 2000, "val_size": 1000, "augment": False,

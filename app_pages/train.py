@@ -71,6 +71,8 @@ def preview(name: str, image_size: int | None, seq_len: int | None, seed: int):
     info = ds.info
     y = ds.y_train
     titles = [info.class_names[int(v)] if info.task == "classification" else f"target {float(v):.2f}" for v in y]
+    if info.kind == "image" and is_upload_name(name):  # class names of a file: longer, fewer to a row
+        return image_gallery(ds.x_train[:12, 0].numpy(), [t[:10] for t in titles[:12]], cols=4)
     if info.kind == "image":
         return image_gallery(ds.x_train[:, 0].numpy(), titles)
     names = ["value", "marker"] if name == "adding_problem" else None
@@ -95,9 +97,9 @@ with side:
     train_key, val_key, seed_key = widgets.key("t_train", ds), widgets.key("t_val", ds), widgets.key("t_seed")
     summary = (f"{md(own_data.option_label(ds), 60)} · {int(now(train_key, data['train_size'])):,} train / "
                f"{int(now(val_key, data['val_size'])):,} validation · seed {int(now(seed_key, d['seed']))}")
-    with st.expander(f"**Data** · {summary}", icon=":material/dataset:"):
-        ds = st.selectbox("Dataset", options, options.index(ds), key=widgets.key("t_dataset"),
-                          format_func=own_data.labeller())
+    # open while the learner's own data is chosen: its description and any cap applied are in it
+    with st.expander(f"**Data** · {summary}", icon=":material/dataset:", expanded=is_upload_name(ds)):
+        ds = own_data.choice(st, "Dataset", options, ds, widgets.key("t_dataset"))
         info = dataset_info(ds, image_size=data["image_size"], seq_len=data["seq_len"])
         cap = info.max_size
         data = dict(data)

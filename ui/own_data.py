@@ -94,8 +94,8 @@ def options(builtin: list[str], kind: Kind, current: str, page: str, key: str,
     """The datasets a page offers: ``builtin``, then this workspace's uploads of ``kind``, and the
     current one if it is an upload served here (a stored run it was opened from keeps its data).
 
-    Also returns the dataset just uploaded on ``page`` (else None): the page draws its choice widget
-    ``key`` with it chosen (its remembered choice is dropped here, so the new default holds)."""
+    Also returns the dataset just uploaded on ``page`` (else None), made the choice of the widget ``key``
+    (drawn after this)."""
     own = names(kind, shape)
     out = list(builtin) + [n for n in own if n not in builtin]
     if is_upload_name(current) and current not in out and uploaded_path(current) is not None:
@@ -103,8 +103,18 @@ def options(builtin: list[str], kind: Kind, current: str, page: str, key: str,
     picked = st.session_state.pop(_PICK + page, None)
     if picked not in out:
         return out, None
-    st.session_state.pop(key, None)
+    st.session_state[key] = picked  # sent to the browser with the widget: it shows the new choice
     return out, picked
+
+
+def choice(where, label: str, opts: list[str], value: str, key: str, **kwargs):
+    """A dataset selectbox over ``opts`` showing ``value``, held in the session state of ``key``.
+
+    The value goes through the session state rather than ``index``: a widget the browser already
+    shows keeps its own choice over a new default, but takes one the server sets."""
+    if st.session_state.get(key) != value:
+        st.session_state[key] = value
+    return where.selectbox(label, opts, key=key, format_func=labeller(), **kwargs)
 
 
 def upload_box(page: str, kind: Kind, shape: tuple[int, ...] | None = None) -> None:
@@ -188,9 +198,12 @@ def describe(name: str, data: dict, seed: int) -> str | None:
         counts = store().class_counts(name) if name in metas() else []
         train = pd.Series(built.y_train.reshape(-1).numpy()).value_counts().reindex(range(k), fill_value=0)
         val = pd.Series(built.y_val.reshape(-1).numpy()).value_counts().reindex(range(k), fill_value=0)
-        table = pd.DataFrame({"class": list(info.class_names),
-                              **({"in the file": counts} if len(counts) == k else {}),
-                              "train": train.tolist(), "validation": val.tolist()})
+        sizes = counts if len(counts) == k else [t + v for t, v in zip(train.tolist(), val.tolist())]
+        st.caption(md(f"{k} classes ({'images' if info.kind == 'image' else 'sequences'} each): "
+                      + " · ".join(f"{c} {n:,}" for c, n in zip(info.class_names[:40], sizes))
+                      + (f" and {k - 40} more" if k > 40 else ""), 2000))
+        table = pd.DataFrame({"class": list(info.class_names), **({"file": counts} if len(counts) == k else {}),
+                              "train": train.tolist(), "val": val.tolist()})
         st.dataframe(table, hide_index=True, width="stretch", height=min(36 + 35 * k, 250))
     else:
         y = built.y_train.reshape(-1)
@@ -222,8 +235,8 @@ def choose_for(base: ExperimentConfig, page: str) -> tuple[ExperimentConfig, str
     opts, uploaded = options([base.data.name], kind, base.data.name, page, key)
     value = uploaded or st.session_state.get(key, base.data.name)
     value = value if value in opts else base.data.name
-    chosen = st.selectbox("Data", opts, opts.index(value), key=key, format_func=labeller(),
-                          help="The base experiment's own dataset, or one of your uploads (every run uses the same).")
+    chosen = choice(st, "Data", opts, value, key,
+                    help="The base experiment's own dataset, or one of your uploads (every run uses the same).")
     problem = None
     if chosen != base.data.name:
         base = base.with_changes({"data.name": chosen, "data.image_size": None, "data.seq_len": None})

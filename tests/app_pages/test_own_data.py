@@ -97,8 +97,8 @@ def test_a_zip_of_class_folders_becomes_the_dataset_with_its_description_and_pre
     assert "The images are 16 x 16 pixels and keep that size." in shown
     table = next(df.value for df in at.dataframe if "class" in df.value.columns)
     assert list(table["class"]) == ["cat", "dog", "fox"]
-    assert list(table["in the file"]) == [10, 8, 7]
-    assert list(table["train"]) == [8, 6, 6] and list(table["validation"]) == [2, 2, 1]
+    assert list(table["file"]) == [10, 8, 7]
+    assert list(table["train"]) == [8, 6, 6] and list(table["val"]) == [2, 2, 1]
     assert not at.button(key="train_start").disabled  # the model's input and outputs follow the data
     at.toggle(key="train_preview_on").set_value(True).run()
     assert not at.exception and len(at.get("plotly_chart")) >= 1  # the sample gallery of the upload
