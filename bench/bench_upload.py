@@ -142,6 +142,7 @@ def on_the_page(data: bytes, count: int, rounds: int, budget_mb: float) -> int:
             print(f"server idle after one training of the default data: {idle:.1f} MB", flush=True)
             sampler = PeakSampler(proc.pid)
             sampler.start()
+            overall = idle
             for i in range(1, rounds + 1):
                 ctx = browser.new_context(viewport={"width": 1366, "height": 768})
                 page = ctx.new_page()
@@ -150,26 +151,32 @@ def on_the_page(data: bytes, count: int, rounds: int, budget_mb: float) -> int:
                 page.get_by_text(re.compile(r"^Data · ")).first.click()
                 wait_idle(page)
                 before = server_rss_mb(proc.pid)
+                sampler.peak = before  # the peak of this phase from here
                 t0 = time.perf_counter()
                 page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(archive))
                 wait_for_text(page, "Your data:", timeout=300)
                 upload_s = time.perf_counter() - t0
                 wait_idle(page)
                 uploaded = server_rss_mb(proc.pid)
+                upload_peak, sampler.peak = sampler.peak, uploaded
+                overall = max(overall, upload_peak)
                 t1 = time.perf_counter()
                 click_button(page, "Train")
                 wait_for_text(page, "Completed", timeout=600)
                 train_s = time.perf_counter() - t1
                 trained = server_rss_mb(proc.pid)
+                train_peak = sampler.peak
+                overall = max(overall, train_peak)
                 r = {"upload_to_description_s": round(upload_s, 2), "train_s": round(train_s, 1),
                      "rss_before_mb": round(before, 1), "rss_after_upload_mb": round(uploaded, 1),
-                     "rss_after_training_mb": round(trained, 1)}
+                     "rss_peak_upload_mb": round(upload_peak, 1), "rss_after_training_mb": round(trained, 1),
+                     "rss_peak_training_mb": round(train_peak, 1)}
                 out.append(r)
                 print(f"round {i}: zip dropped -> description on the page {upload_s:.2f} s; RSS {before:.1f} -> "
-                      f"{uploaded:.1f} MB after the upload, {trained:.1f} MB after training 5 epochs on it "
-                      f"({train_s:.1f} s to Completed)", flush=True)
+                      f"{uploaded:.1f} MB after the upload (peak {upload_peak:.1f}), {trained:.1f} MB after training "
+                      f"5 epochs on it (peak {train_peak:.1f}; {train_s:.1f} s to Completed)", flush=True)
                 ctx.close()
-            peak = sampler.stop()
+            peak = max(overall, sampler.stop())
         finally:
             browser.close()
             stop_app(proc)

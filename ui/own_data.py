@@ -19,6 +19,7 @@ from typing import Callable, Literal
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from bigmodel_core.config.specs import ExperimentConfig
 from bigmodel_core.data import DatasetError, build_dataset, is_upload_name
@@ -26,6 +27,7 @@ from bigmodel_core.data.uploads import UploadedDataError, UploadStore, fit_image
 from bigmodel_core.data.uploads.errors import file_label
 from bigmodel_core.limits import current_limits
 from bigmodel_core.nn.shapes import SpecError, check_design
+from bigmodel_core.training.jobs import release_free_memory
 from bigmodel_core.training.trainer import load_data
 from ui import labels, state
 from ui.literal import md, sentence
@@ -141,9 +143,24 @@ def upload_box(page: str, kind: Kind, shape: tuple[int, ...] | None = None) -> N
         message = accept(up.getvalue(), up.name, kind, task, shape, page)
         if message is None:
             st.session_state[_BOX + page] = gen + 1  # an empty box: the dataset is in the list now
+            forget_file(up.file_id)
             st.rerun()
         held = st.session_state[_ERROR + page] = (tried, message)
     st.error(md(sentence(held[1]), 1000), icon=":material/block:")
+
+
+def forget_file(file_id: str) -> None:
+    """Let go of an accepted file's bytes now. Streamlit keeps an uploaded file in the server's memory
+    until the browser removes it or the session ends, and the box that held it is gone: the kept
+    dataset is on disk, so the up to 20 MB are not held for the session's life. Freed heap goes
+    back to the OS (parsing leaves some behind), as after every training."""
+    try:
+        ctx = get_script_run_ctx()
+        if ctx is not None:
+            ctx.uploaded_file_mgr.remove_file(session_id=ctx.session_id, file_id=file_id)
+    except (AttributeError, KeyError):  # another Streamlit's internals: the session's end frees it
+        pass
+    release_free_memory()
 
 
 def accept(data: bytes, filename: str, kind: Kind, task: str, shape: tuple[int, ...] | None,
