@@ -17,6 +17,7 @@ import streamlit as st
 from bigmodel_core.config.presets import load_preset, preset_names
 from bigmodel_core.config.specs import OPTIMIZERS, ConfigError, ExperimentConfig
 from bigmodel_core.experiments import compare as cmp
+from bigmodel_core.limits import current_limits
 from ui import own_data, state
 from ui.figures.compare import PNG_CONFIG, Series, bars_figure, batch_loss_figure, curves_figure
 from ui.lesson import active_lesson, advanced_hidden, render_lesson_banner
@@ -161,7 +162,9 @@ with side:
         else:
             base = state.get_config()
             st.caption("The experiment from the Build and Train pages.")
-        epochs = st.number_input("epochs for every run", 1, 100, int(base.training.epochs), key="compare_epochs")
+        top = current_limits().max_epochs
+        epochs = st.number_input("epochs for every run", 1, top, min(int(base.training.epochs), top),
+                                 key="compare_epochs")
         if epochs != base.training.epochs:
             base = base.with_changes({"training.epochs": int(epochs)})
         base, data_error = own_data.choose_for(base, "compare")

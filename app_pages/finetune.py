@@ -159,9 +159,12 @@ with st.container(border=True):
     if target_name == "handwritten_digits" and target_name != base_target.data.name:
         data.update(train_size=1297, val_size=500)
     if data.get("seq_len") is not None:
-        data["seq_len"] = int(c[1].number_input("sequence length", 5, 1000, int(data["seq_len"]),
+        top_len = current_limits().max_seq_len
+        data["seq_len"] = int(c[1].number_input("sequence length", 5, top_len, min(int(data["seq_len"]), top_len),
                                                 key=f"ft_seq_{choice}_{target_name}"))
-    epochs = int(c[2].number_input("epochs", 1, 100, int(d["training"]["epochs"]), key="ft_epochs",
+    top_epochs = current_limits().max_epochs
+    epochs = int(c[2].number_input("epochs", 1, top_epochs, min(int(d["training"]["epochs"]), top_epochs),
+                                   key="ft_epochs",
                                    help=f"Each epoch shows at least {ft.DEFAULT_EPOCH_SAMPLES} labelled samples: "
                                         "a small labelled set is repeated, so every strategy takes the same steps."))
     seed = int(c[3].number_input("seed", 0, 2**31 - 1, int(d["seed"]), key="ft_seed"))

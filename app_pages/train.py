@@ -17,6 +17,7 @@ from bigmodel_core.data import build_dataset, dataset_info, is_upload_name
 from bigmodel_core.experiments.compare import describe_base, differing_fields
 from bigmodel_core.export import export_script
 from bigmodel_core.inspect import live_probe, probes
+from bigmodel_core.limits import current_limits
 from bigmodel_core.nn.shapes import SpecError, check_design
 from bigmodel_core.training.jobs import ACTIVE, Job
 from bigmodel_core.training.store import LABEL_MAX, clean_label, save_weights_bytes
@@ -88,6 +89,7 @@ live, side = st.columns([2.5, 1], gap="medium")
 
 # --- the experiment, beside the live view --------------------------------------------------------
 with side:
+    limits = current_limits()
     data_kind = "image" if family == "cnn" else "sequence"
     options, uploaded = own_data.options(widgets.datasets_for(family), data_kind, d["data"]["name"], "train",
                                          widgets.key("t_dataset"))
@@ -104,10 +106,12 @@ with side:
         cap = info.max_size
         data = dict(data)
         c = st.columns(2)
-        data["train_size"] = c[0].number_input("train samples", 1, 60000 if cap is None else cap - 1,
-                                               int(data["train_size"]), key=train_key)
-        data["val_size"] = c[1].number_input("validation samples", 1, 20000 if cap is None else cap - 1,
-                                             int(data["val_size"]), key=val_key)
+        top_train, top_val = (limits.max_train_size, limits.max_val_size) if cap is None else (
+            min(limits.max_train_size, cap - 1), min(limits.max_val_size, cap - 1))
+        data["train_size"] = c[0].number_input("train samples", 1, top_train, min(int(data["train_size"]), top_train),
+                                               key=train_key)
+        data["val_size"] = c[1].number_input("validation samples", 1, top_val, min(int(data["val_size"]), top_val),
+                                             key=val_key)
         seed = st.number_input("seed", 0, 2**31 - 1, int(d["seed"]), key=seed_key)
         data_error = own_data.describe(ds, data, int(seed)) if is_upload_name(ds) else None
         if not is_upload_name(ds):
@@ -126,8 +130,10 @@ with side:
                      icon=":material/tune:"):
         opt = widgets.optimizer_options(d["optimizer"], advanced, columns=1)
         c = st.columns(2)
-        epochs = c[0].number_input("epochs", 1, 100, int(d["training"]["epochs"]), key=widgets.key("t_epochs"))
-        batch = c[1].number_input("batch size", 1, 4096, int(d["training"]["batch_size"]), key=widgets.key("t_bs"))
+        epochs = c[0].number_input("epochs", 1, limits.max_epochs, min(int(d["training"]["epochs"]), limits.max_epochs),
+                                   key=widgets.key("t_epochs"))
+        batch = c[1].number_input("batch size", 1, limits.max_batch_size,
+                                  min(int(d["training"]["batch_size"]), limits.max_batch_size), key=widgets.key("t_bs"))
 
     if advanced:
         with st.expander(f"**Regularization** · {widgets.regularization_summary(d['regularization'], d['data'])}",

@@ -4,7 +4,8 @@ Run: ``python -m bench.bench_app [--rounds 4] [--epochs N]`` (needs /usr/bin/chr
 Everything stays on localhost. First, what the first page imports (``python -X importtime`` of the
 modules app.py and Home load, in a fresh interpreter: no torch among them), then the first page in
 the browser: from the moment the fresh server answers its health check to Home's "Train your first
-CNN" button being on screen and enabled (target under 2 s). Each round then opens the Train page
+CNN" button being on screen and enabled (target under 2 s; after the rounds, ``--first-pages N`` more
+cold starts, each a fresh server and a fresh browser context, give its median). Each round then opens the Train page
 for quickstart_cnn in a fresh browser session, waits until it is drawn, clicks Train (the page's
 trainer records the live probe, as for a learner) and watches the run to the end; and
 runs the headless CLI (``python -m bigmodel_core train quickstart_cnn``, a fresh process) on
@@ -80,10 +81,31 @@ def cli_samples_per_sec(epochs: int) -> float:
     return json.loads((out / "summary.json").read_text())["samples_per_sec"]
 
 
+def cold_first_pages(browser, n: int) -> list[float]:
+    """Seconds from a fresh server's health answer to Home's first-step button, in a fresh browser context."""
+    seconds = []
+    for _ in range(n):
+        tmp = Path(tempfile.mkdtemp(prefix="bench-app-first-"))
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        proc, url = start_app(tmp)
+        try:
+            t_answer = time.perf_counter()
+            page.goto(url)
+            expect(page.get_by_role("button", name="Train your first CNN")).to_be_enabled(timeout=60_000)
+            seconds.append(round(time.perf_counter() - t_answer, 2))
+        finally:
+            stop_app(proc)
+            context.close()
+    return seconds
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=5, help="quickstart_cnn trains 5 epochs (about 3-5 s here)")
+    ap.add_argument("--first-pages", type=int, default=3,
+                    help="cold starts (a fresh server and browser context each) for the first-page figure")
     args = ap.parse_args()
     out: dict[str, object] = {"epochs": args.epochs}
     out["home_imports_s"], out["home_imports_load_torch"] = home_import_seconds()
@@ -136,7 +158,11 @@ def main() -> None:
             out["rss_after_all_rounds_mb"] = round(rss_mb(proc.pid))
         finally:
             stop_app(proc)
-            browser.close()
+        if args.first_pages:
+            cold = cold_first_pages(browser, args.first_pages)
+            out["first_page_cold_starts_s"] = cold
+            out["first_page_cold_median_s"] = statistics.median(cold)
+        browser.close()
     out["click_to_first_point_s"] = [round(v, 2) for v in first_point]
     out["click_to_first_point_median_s"] = round(statistics.median(first_point), 2)
     out["app_samples_per_sec"] = [round(v) for v in app_sps]

@@ -5,6 +5,8 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from bigmodel_core.config.presets import load_preset
+from bigmodel_core.data import dataset_info
+from bigmodel_core.nn.models import build_model, count_params
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +33,11 @@ def test_default_render_shows_table_and_totals():
 def test_changing_channels_updates_config_and_parameters():
     at = build_app()
     at.number_input(key="w0_conv_0_ch").set_value(32).run()
-    assert at.session_state["config"].model.conv[0].channels == 32
+    cfg = at.session_state["config"]
+    assert cfg.model.conv[0].channels == 32
+    info = dataset_info(cfg.data.name, image_size=cfg.data.image_size, seq_len=cfg.data.seq_len)
+    # the figure on the page is the real model's parameter count, to the unit
+    assert metric(at, "Parameters") == f"{count_params(build_model(cfg.model, info, seed=0)):,}"
     assert metric(at, "Parameters") != "105,866"
 
 
