@@ -15,6 +15,7 @@ message as literal text and changes nothing: the current experiment and the chos
 from __future__ import annotations
 
 import functools
+import gc
 from typing import Callable, Literal
 
 import pandas as pd
@@ -43,6 +44,7 @@ _META = "_own_data_meta"  # name -> meta of this workspace's uploads served in t
 _PICK = "_own_data_pick_"  # + page: a dataset just uploaded there, chosen at the next run
 _ERROR = "_own_data_error_"  # + page: (what was tried, the engine's message) of the last refused file
 _BOX = "_own_data_box_"  # + page: the upload box's generation (a new one is empty)
+_TRIM = "_own_data_trim"  # set when a file was accepted: the next dataset build hands freed heap back
 
 
 def store() -> UploadStore:
@@ -160,6 +162,8 @@ def forget_file(file_id: str) -> None:
             ctx.uploaded_file_mgr.remove_file(session_id=ctx.session_id, file_id=file_id)
     except (AttributeError, KeyError):  # another Streamlit's internals: the session's end frees it
         pass
+    st.session_state[_TRIM] = True  # once more after the next run has built the dataset
+    gc.collect()  # the app turns Streamlit's collection after each run off; an upload is rare and leaves cycles
     release_free_memory()
 
 
@@ -198,6 +202,8 @@ def describe(name: str, data: dict, seed: int) -> str | None:
     except DatasetError as exc:
         st.error(md(sentence(exc), 1000), icon=":material/error:")
         return str(exc)
+    if st.session_state.pop(_TRIM, False):  # the first build after an upload: its transient heap goes back
+        release_free_memory()
     info = built.info
     shape = " x ".join(map(str, info.input_shape[1:] if info.kind == "image" else info.input_shape))
     total = len(built.y_train) + len(built.y_val)
