@@ -67,7 +67,8 @@ def test_upload_a_zip_of_images_see_its_classes_and_train_on_it(browser, own_ser
         open_page(page, url + "/train?preset=quickstart_cnn&training.epochs=1")
         page.get_by_text(re.compile(r"^Data · ")).first.click()  # open the data settings
         wait_idle(page)
-        page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(archive))
+        page.locator("[data-testid='stFileUploader']").filter(has_text="Your own data").locator(
+            "[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(archive))
         wait_for_text(page, "Your data:", timeout=60)
         wait_idle(page)
         wait_for_text(page, "my_shapes.zip")
