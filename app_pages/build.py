@@ -14,7 +14,7 @@ from bigmodel_core.export import export_script
 from bigmodel_core.limits import current_limits
 from bigmodel_core.nn.models import summarize
 from bigmodel_core.nn.shapes import SpecError, check_batches
-from ui import labels, state, widgets
+from ui import labels, own_data, state, widgets
 from ui.figures.training import PNG_CONFIG, architecture_figure
 from ui.lesson import advanced_hidden, render_lesson_banner
 from ui.literal import md, sentence
@@ -84,9 +84,11 @@ if family != d["model"]["family"]:
     load(switched, f"Switched to {FAMILY_NAMES[family]}" + (", with your earlier design of it" if saved else "")
          + f". Your {old_name} design is kept: switch back to get it again.")
     st.rerun()
-options = widgets.datasets_for(family)
-ds = c[1].selectbox("Dataset (sets the input shape and outputs)", options, options.index(d["data"]["name"]),
-                    key=widgets.key("dataset"))
+options, _ = own_data.options(widgets.datasets_for(family), "image" if family == "cnn" else "sequence",
+                              d["data"]["name"], "build", widgets.key("dataset"))  # the workspace's uploads too
+ds = c[1].selectbox("Dataset (sets the input shape and outputs)", options,
+                    options.index(d["data"]["name"]) if d["data"]["name"] in options else 0,
+                    key=widgets.key("dataset"), format_func=own_data.labeller())
 if ds != d["data"]["name"]:
     load(parse_config({**d, "data": widgets.default_data(ds)}), f"Dataset {ds}.")
     st.rerun()

@@ -19,7 +19,7 @@ from bigmodel_core.config.specs import OPTIMIZERS, ConfigError, ExperimentConfig
 from bigmodel_core.experiments import compare as cmp
 from bigmodel_core.experiments.distill import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, DistillError
 from bigmodel_core.limits import current_limits
-from ui import state, teachers
+from ui import own_data, state, teachers
 from ui.figures.compare import PNG_CONFIG, Series, bars_figure, batch_loss_figure, curves_figure
 from ui.figures.scaling import scaling_figure
 from ui.lesson import active_lesson, advanced_hidden, render_lesson_banner
@@ -211,6 +211,7 @@ with side:
                                  key="compare_epochs")
         if epochs != base.training.epochs:
             base = base.with_changes({"training.epochs": int(epochs)})
+        base, data_error = own_data.choose_for(base, "compare")
         st.caption(f"Base: {cmp.describe_base(base)}")
 
     kinds = ["optimizer", "regularizer"] + (["model family"] if base.model.family != "cnn" else []) + \
@@ -268,6 +269,8 @@ with side:
             st.error(f"Cannot plan this comparison: {md(sentence(exc, capital=False), 2000)}", icon=":material/error:")
             planned = None
 
+        if data_error is not None:
+            planned = None  # the data settings are at fault: said beside the data choice
         if planned is not None and comp is not None:
             st.markdown("What differs between the planned runs (from their configs):")
             st.dataframe(pd.DataFrame(planned.differs()), hide_index=True, width="stretch")

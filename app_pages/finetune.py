@@ -16,13 +16,14 @@ import streamlit as st
 
 from bigmodel_core.config.presets import load_preset, preset_names
 from bigmodel_core.config.specs import ConfigError, ExperimentConfig, parse_config
-from bigmodel_core.data import DATASET_NAMES, dataset_info
+from bigmodel_core.data import DATASET_NAMES, dataset_info, is_upload_name
 from bigmodel_core.experiments import distill
 from bigmodel_core.experiments import finetune as ft
 from bigmodel_core.limits import current_limits
 from bigmodel_core.nn.models import build_model
 from bigmodel_core.training.jobs import ACTIVE
-from ui import state, teachers
+from bigmodel_core.training.trainer import load_data
+from ui import own_data, state, teachers
 from ui.figures.compare import Series, curves_figure
 from ui.figures.finetune import PNG_CONFIG, before_after_figure, budget_figure, strategy_color, trainable_figure
 from ui.lesson import render_lesson_banner
@@ -143,10 +144,15 @@ assert arch is not None and base_target is not None
 with st.container(border=True):
     st.markdown("**2. Target task**")
     arch_info = dataset_info(arch.data.name, image_size=arch.data.image_size, seq_len=arch.data.seq_len)
-    options = compatible_datasets(arch_info.input_shape, arch_info.kind)
+    # the built-in sets this model reads, and the learner's own uploads of its input shape ("my own images")
+    options, _ = own_data.options(compatible_datasets(arch_info.input_shape, arch_info.kind), arch_info.kind,
+                                  base_target.data.name, "finetune", f"ft_target_{choice}",
+                                  shape=arch_info.input_shape)
     default = base_target.data.name if base_target.data.name in options else options[0]
     c = st.columns([2, 1, 1, 1])
-    target_name = c[0].selectbox("Dataset", options, options.index(default), key=f"ft_target_{choice}")
+    current = st.session_state.get(f"ft_target_{choice}")  # the learner's choice, or the file just uploaded
+    target_name = own_data.choice(c[0], "Dataset", options, current if current in options else default,
+                                  f"ft_target_{choice}")
     d = base_target.to_dict()
     data = dict(d["data"]) if target_name == base_target.data.name else \
         {"name": target_name, "train_size": 2000, "val_size": 1000, "augment": False,
@@ -172,7 +178,23 @@ with st.container(border=True):
         st.error(f"This target does not work: {md(sentence(exc, capital=False), 2000)}")
         st.stop()
     info = dataset_info(target.data.name, image_size=target.data.image_size, seq_len=target.data.seq_len)
-    st.caption(info.description)
+    own_budget = None  # the label budget the learner's own data leaves, in numbers
+    data_error = None
+    if is_upload_name(target.data.name):
+        data_error = own_data.describe(target.data.name, target.to_dict()["data"], seed)
+        if data_error is None:
+            own_budget = ft.label_budget(load_data(target))
+            for line in own_budget.sentences():
+                st.caption(md(line, 400))
+    else:
+        st.caption(info.description)
+    own_data.upload_box("finetune", arch_info.kind, shape=arch_info.input_shape)
+    if arch_info.kind == "image":
+        side = arch_info.input_shape[1]
+        st.caption(f"My own images: a .zip with one folder per class, a few images each (as in Teachable Machine); "
+                   f"they are made grayscale and resized to {side} x {side} to fit the pretrained model.")
+    if data_error is not None:
+        st.stop()
     if recipe is not None and target.data.name == base_target.data.name and \
             target.data.seq_len == base_target.data.seq_len:
         st.info(f"**Suggested target: {recipe.target_title}.** {recipe.lesson}", icon=":material/lightbulb:")
@@ -195,7 +217,9 @@ with st.container(border=True):
     strategy = ft.Strategy.parse(f"last:{n_last}" if kind == "last" else kind)
     st.caption(f"{strategy.label}: {ft.STRATEGY_HELP[strategy.kind]}.")
     per_class_max = None
-    if info.task == "classification":
+    if own_budget is not None:
+        per_class_max = own_budget.most_per_class  # what the split of the learner's own data leaves
+    elif info.task == "classification":
         per_class_max = target.data.train_size // info.num_outputs
     choices = [b for b in (CLASS_BUDGETS if info.task == "classification" else SEQ_BUDGETS)
                if b == "all" or b <= (per_class_max or target.data.train_size)]

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from bigmodel_core.config.specs import ConfigError, parse_config
-from bigmodel_core.data import build_dataset, dataset_info
+from bigmodel_core.data import build_dataset, dataset_info, is_upload_name
 from bigmodel_core.experiments.compare import describe_base, differing_fields
 from bigmodel_core.export import export_script
 from bigmodel_core.inspect import live_probe, probes
@@ -23,7 +23,7 @@ from bigmodel_core.training.jobs import ACTIVE, Job
 from bigmodel_core.training.sharing import shared_note
 from bigmodel_core.training.store import LABEL_MAX, clean_label, save_weights_bytes
 from bigmodel_core.training.trainer import load_data
-from ui import labels, sidebar, state, widgets
+from ui import labels, own_data, sidebar, state, widgets
 from ui.figures.live_probe import gradients_figure, inside_figure
 from ui.figures.training import PNG_CONFIG, image_gallery, loss_figure, metric_figure, sequence_gallery
 from ui.inspect import render_inspect
@@ -68,10 +68,15 @@ family = d["model"]["family"]
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def preview(name: str, image_size: int | None, seq_len: int | None, seed: int):
-    ds = build_dataset(name, train_size=16, val_size=1, seed=seed, image_size=image_size, seq_len=seq_len)
+    # an uploaded set puts every class in both parts, so it is asked for at least one sample of each
+    classes = dataset_info(name).num_outputs if is_upload_name(name) else 1
+    ds = build_dataset(name, train_size=max(16, classes), val_size=classes, seed=seed, image_size=image_size,
+                       seq_len=seq_len)
     info = ds.info
     y = ds.y_train
     titles = [info.class_names[int(v)] if info.task == "classification" else f"target {float(v):.2f}" for v in y]
+    if info.kind == "image" and is_upload_name(name):  # class names of a file: longer, fewer to a row
+        return image_gallery(ds.x_train[:12, 0].numpy(), [t[:10] for t in titles[:12]], cols=4)
     if info.kind == "image":
         return image_gallery(ds.x_train[:, 0].numpy(), titles)
     names = ["value", "marker"] if name == "adding_problem" else None
@@ -88,15 +93,18 @@ live, side = st.columns([2.5, 1], gap="medium")
 # --- the experiment, beside the live view --------------------------------------------------------
 with side:
     limits = current_limits()
-    options = widgets.datasets_for(family)
-    ds = now(widgets.key("t_dataset"), d["data"]["name"])
-    ds = ds if ds in options else d["data"]["name"]
+    data_kind = "image" if family == "cnn" else "sequence"
+    options, uploaded = own_data.options(widgets.datasets_for(family), data_kind, d["data"]["name"], "train",
+                                         widgets.key("t_dataset"))
+    ds = uploaded or now(widgets.key("t_dataset"), d["data"]["name"])
+    ds = ds if ds in options else d["data"]["name"] if d["data"]["name"] in options else options[0]
     data = d["data"] if ds == d["data"]["name"] else widgets.default_data(ds)
     train_key, val_key, seed_key = widgets.key("t_train", ds), widgets.key("t_val", ds), widgets.key("t_seed")
-    summary = (f"{ds} · {int(now(train_key, data['train_size'])):,} train / "
+    summary = (f"{md(own_data.option_label(ds), 60)} · {int(now(train_key, data['train_size'])):,} train / "
                f"{int(now(val_key, data['val_size'])):,} validation · seed {int(now(seed_key, d['seed']))}")
-    with st.expander(f"**Data** · {summary}", icon=":material/dataset:"):
-        ds = st.selectbox("Dataset", options, options.index(ds), key=widgets.key("t_dataset"))
+    # open while the learner's own data is chosen: its description and any cap applied are in it
+    with st.expander(f"**Data** · {summary}", icon=":material/dataset:", expanded=is_upload_name(ds)):
+        ds = own_data.choice(st, "Dataset", options, ds, widgets.key("t_dataset"))
         info = dataset_info(ds, image_size=data["image_size"], seq_len=data["seq_len"])
         cap = info.max_size
         data = dict(data)
@@ -108,10 +116,13 @@ with side:
         data["val_size"] = c[1].number_input("validation samples", 1, top_val, min(int(data["val_size"]), top_val),
                                              key=val_key)
         seed = st.number_input("seed", 0, 2**31 - 1, int(d["seed"]), key=seed_key)
-        st.caption(info.description + (f" ({cap:,} samples in all.)" if cap else ""))
-        if st.toggle("Preview samples", key="train_preview_on"):
+        data_error = own_data.describe(ds, data, int(seed)) if is_upload_name(ds) else None
+        if not is_upload_name(ds):
+            st.caption(info.description + (f" ({cap:,} samples in all.)" if cap else ""))
+        if st.toggle("Preview samples", key="train_preview_on", disabled=data_error is not None):
             st.plotly_chart(preview(ds, data["image_size"], data["seq_len"], int(seed)), width="stretch",
                             config=PNG_CONFIG, key="train_preview")
+        own_data.upload_box("train", data_kind)
 
     o = d["optimizer"]
     name = now(widgets.key("opt", "name"), o["name"])
@@ -147,13 +158,17 @@ try:
 except ConfigError as exc:
     live.error(f"These settings are not valid: {md(sentence(exc, capital=False), 2000)}")
     st.stop()
-state.set_config(cfg)
-load_data(cfg)  # build (and cache) the dataset now, not after the click on Train
 design_error = None
-try:
-    check_design(cfg, info)
-except SpecError as exc:
-    design_error = labels.design_message(exc)
+if data_error is None:
+    state.set_config(cfg)
+    # build (and cache) the dataset now, not after the click on Train; the batch rules count the
+    # samples it really gives (an uploaded file may hold fewer than train_size)
+    try:
+        check_design(cfg, info, train_samples=len(load_data(cfg).y_train))
+    except SpecError as exc:
+        design_error = labels.design_message(exc)
+else:  # the uploaded data cannot be used with these sizes (the message is in the data settings)
+    design_error = f"The data settings do not work: {sentence(data_error, capital=False)}"
 
 
 # --- controls -------------------------------------------------------------------------------
@@ -299,7 +314,9 @@ def panel() -> None:
                 on_click=control, args=("resume",))
     b[3].button("Stop", disabled=not active, key="train_stop", width="stretch", on_click=control, args=("stop",))
     b[4].toggle("log-scale loss", key="train_log_y")
-    if design_error:
+    if design_error and data_error:
+        st.error(f"{md(design_error, 2000)} Change it in the data settings.", icon=":material/error:")
+    elif design_error:
         st.error(f"{md(design_error, 2000)} Fix it on the Build page.", icon=":material/error:")
         st.page_link("app_pages/build.py", label="Go to Build", icon=":material/construction:")
     if job is not None:

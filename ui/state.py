@@ -141,12 +141,39 @@ def get_config() -> ExperimentConfig:
         saved = recall("config")
         if saved is not None:
             try:
-                cfg = parse_config(saved)
+                cfg = parse_config(_served(saved))
             except ConfigError:
                 cfg = None  # saved by an older version with other rules: start from the preset
         st.session_state[CONFIG] = cfg or load_preset("quickstart_cnn")
         st.session_state[SAVED_CONFIG] = st.session_state[CONFIG].to_json()
     return st.session_state[CONFIG]
+
+
+def _served(saved: Any) -> Any:
+    """A saved experiment on an uploaded dataset, with that dataset served again from the workspace's
+    own store (a restarted server has not read it yet); if the workspace no longer keeps it, the
+    experiment takes a built-in dataset of its kind and the next page says so."""
+    data = saved.get("data") if isinstance(saved, dict) else None
+    name = data.get("name") if isinstance(data, dict) else None
+    if not isinstance(name, str) or not name.startswith("upload-"):
+        return saved
+    from bigmodel_core.data import DatasetError, dataset_info  # noqa: PLC0415 - parse_config loads torch anyway
+    from bigmodel_core.data.uploads import UploadStore  # noqa: PLC0415
+
+    try:
+        dataset_info(name)
+        return saved
+    except DatasetError:
+        pass
+    try:
+        UploadStore(get_store().root, owner_id()).register(name)
+        return saved
+    except (DatasetError, OSError):
+        family = (saved.get("model") or {}).get("family") if isinstance(saved.get("model"), dict) else None
+        fallback = "synthetic_digits" if family in (None, "cnn") else "sequential_digits"
+        notify(f"The uploaded dataset {name} of your last experiment is no longer kept in this workspace, so the "
+               f"experiment now trains on {fallback}. Upload the file again to use it.", "warning")
+        return {**saved, "data": {**data, "name": fallback, "image_size": None, "seq_len": None}}
 
 
 def set_config(cfg: ExperimentConfig) -> None:

@@ -181,26 +181,35 @@ def infer_layers(spec: CNNSpec | RNNSpec, info: DatasetInfo) -> list[LayerInfo]:
     return rows
 
 
-def check_design(cfg: ExperimentConfig, info: DatasetInfo | None = None) -> list[LayerInfo]:
+def check_design(cfg: ExperimentConfig, info: DatasetInfo | None = None,
+                 train_samples: int | None = None) -> list[LayerInfo]:
     """The layers of ``cfg``'s model on its data, after checking the rules a design must meet to
-    train there; raises SpecError naming the layer (or the model) otherwise."""
+    train there; raises SpecError naming the layer (or the model) otherwise. ``train_samples`` is
+    how many training samples the data really gives (an uploaded file may hold fewer than
+    ``data.train_size``); None takes ``data.train_size``."""
     if info is None:
         info = dataset_info(cfg.data.name, image_size=cfg.data.image_size, seq_len=cfg.data.seq_len)
     rows = infer_layers(cfg.model, info)
-    check_batches(cfg, rows)
+    check_batches(cfg, rows, train_samples)
     return rows
 
 
-def check_batches(cfg: ExperimentConfig, rows: list[LayerInfo]) -> None:
+def check_batches(cfg: ExperimentConfig, rows: list[LayerInfo], train_samples: int | None = None) -> None:
     """Batch norm over a 1x1 feature map cannot train on a batch of one sample (one value per
-    channel has no variance); say so up front instead of failing in the middle of an epoch."""
-    bs, n = cfg.training.batch_size, cfg.data.train_size
+    channel has no variance); say so up front instead of failing in the middle of an epoch.
+
+    The batches are cut from the samples the run really trains on: ``train_samples`` when given
+    (an uploaded file caps ``data.train_size`` to what it holds), else ``data.train_size``."""
+    bs, asked = cfg.training.batch_size, cfg.data.train_size
+    n = asked if train_samples is None else train_samples
     last = n % bs or min(bs, n)
     if min(bs, n, last) > 1:
         return
+    samples = f"train_size {n}" if n == asked else \
+        f"the {n} training samples the data gives (train_size asks for {asked})"
     for r in rows:
         if r.kind == "batchnorm" and r.out_shape[1:] == (1, 1):
             raise SpecError(r.index, r.name, r.block,
                             f"{r.block} batchnorm sees a 1x1 feature map, so every training batch needs at least "
-                            f"2 samples, but train_size {n} with batch_size {bs} gives a batch of 1; change "
+                            f"2 samples, but {samples} with batch_size {bs} gives a batch of 1; change "
                             "training.batch_size or data.train_size")

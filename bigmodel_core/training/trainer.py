@@ -97,7 +97,10 @@ class Trainer:
         self.device = resolve_device(config.training.device)
         self.dataset = dataset if dataset is not None else load_data(config)
         self.info = self.dataset.info
-        check_design(config, self.info)  # a design that cannot train on this data fails here, naming the layer
+        # a design that cannot train on this data fails here, naming the layer; the batches are cut
+        # from the samples it really trains on (an uploaded file may hold fewer than train_size)
+        n_train = len(train_indices) if train_indices is not None else len(self.dataset.y_train)
+        check_design(config, self.info, train_samples=n_train)
         self.model = model if model is not None else build_model(config.model, self.info, seed=config.seed)
         if init_state is not None:
             self.model.load_state_dict(init_state)

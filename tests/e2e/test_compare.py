@@ -75,7 +75,8 @@ def test_three_optimizers_side_by_side_then_screenshot_layout_and_runs_page(page
     # re-open a saved comparison (the measured overfitting lesson) for the README screenshots
     go_to(page, "Compare", "What varies")
     page.get_by_text("Re-open a comparison (.json)").click()
-    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(LESSON))
+    page.locator("[data-testid='stFileUploader']").filter(has_text="Comparison JSON").locator(
+        "[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(LESSON))
     lesson = ["none", "L2 5e-3", "dropout 0.5", "augmentation"]
     expected = json.dumps(json.dumps(lesson, separators=(",", ":")))
     page.wait_for_function(f"() => JSON.stringify(({RUNS_JS})()) === {expected}", timeout=60_000)

@@ -60,7 +60,8 @@ def test_a_pytorch_pickle_upload_is_refused_on_the_page(page, app_url, tmp_path)
     torch.save({"blocks.0.conv.weight": torch.zeros(16, 1, 3, 3)}, buf)
     bad = tmp_path / "model.pt"
     bad.write_bytes(buf.getvalue())
-    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(bad))
+    page.locator("[data-testid='stFileUploader']").filter(has_text="Weights (.safetensors only").locator(
+        "[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(bad))
     wait_for_text(page, "model.pt was refused")
     wait_for_text(page, "only .safetensors files are accepted")
     assert page.get_by_role("button", name="Fine-tune", exact=True).is_disabled()

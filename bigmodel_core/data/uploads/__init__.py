@@ -14,7 +14,8 @@ One module per job:
 - ``normalised``, ``split``: the normalised .npz file and the stratified split, copied into the
   exported scripts (stdlib, numpy, torch and the seeding module only);
 - ``served``: serving a normalised file through the registry, and the data a stored run keeps;
-- ``store``: the datasets one workspace owner keeps on disk.
+- ``store``: the datasets one workspace owner keeps on disk;
+- ``fit``: an image set resized to the side a model reads (a pretrained CNN's input).
 
 The limits (file size, members, unpacked bytes, pixels per image, samples, rows, classes) are
 ``bigmodel_core.limits`` fields, so an operator tunes them with ``BIGMODEL_<NAME>`` variables.
@@ -23,6 +24,7 @@ and the member, line or column at fault.
 """
 
 from .errors import UploadedDataError
+from .fit import fit_images
 from .reader import read_upload, read_upload_file
 from .served import (
     RUN_DATA_FILE,
@@ -42,6 +44,7 @@ __all__ = [
     "UploadStore",
     "UploadedData",
     "UploadedDataError",
+    "fit_images",
     "read_upload",
     "read_upload_file",
     "register_run_data",

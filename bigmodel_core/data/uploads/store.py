@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+
 from bigmodel_core.atomic import atomic_write_bytes
 from bigmodel_core.limits import current_limits
 
@@ -58,6 +60,16 @@ class UploadStore:
     def meta(self, name: str) -> dict:
         """The kept dataset's description (kind, task, class names, source, notes, samples, input shape)."""
         return read_meta(self._existing(name))
+
+    def class_counts(self, name: str) -> list[int]:
+        """Samples per class of the kept dataset, in the order of its class names ([] for regression)."""
+        path = self._existing(name)
+        meta = read_meta(path)
+        if meta.get("task") != "classification":
+            return []
+        with np.load(path, allow_pickle=False) as npz:
+            y = npz["y"]  # only y is read: a few bytes per sample
+        return np.bincount(y.astype(np.int64), minlength=len(meta["class_names"])).tolist()
 
     def register(self, name: str) -> None:
         """Serve this owner's dataset ``name`` in this process (before a run of it is built)."""

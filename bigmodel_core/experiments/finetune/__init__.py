@@ -24,7 +24,8 @@ One module a job: ``base`` (errors, defaults), ``weights`` (safe reading and che
 weights), ``recipes`` (the shipped models, their cards, pretraining), ``strategies``,
 ``plan`` (budgets, the plan, the FinetuneTrainer, experiments through the pool), ``outputs``
 (maps before and after, the fine-tuned weights with their card), ``results`` (the results
-aggregated for the page) and ``commands`` (the CLI's ``pretrain`` and ``finetune``). The names
+aggregated for the page), ``target_data`` (the label budget the target's split leaves, for a
+learner's own images) and ``commands`` (the CLI's ``pretrain`` and ``finetune``). The names
 are re-exported here: ``from bigmodel_core.experiments import finetune as ft; ft.load_pretrained(...)``.
 """
 
@@ -104,6 +105,7 @@ from .strategies import (
     layer_table,
     trainable_units,
 )
+from .target_data import LabelBudget, label_budget
 from .weights import (
     MAX_HEADER_BYTES,
     MAX_KEY_CHARS,
@@ -148,6 +150,8 @@ __all__ = [
     "frozen_modules",
     "history_rows_for_card",
     "KeepFrozenInEval",
+    "label_budget",
+    "LabelBudget",
     "layer_table",
     "LayerRow",
     "load_card",

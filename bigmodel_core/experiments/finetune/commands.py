@@ -17,7 +17,7 @@ from bigmodel_core.limits import current_limits
 from bigmodel_core.training.store import check_out_dir, history_rows, write_run
 from bigmodel_core.training.trainer import EpochEnd
 
-from .base import DEFAULT_BACKBONE_LR_SCALE, FinetuneError, UploadError
+from .base import DEFAULT_BACKBONE_LR_SCALE, FinetuneError, UploadError, config_info
 from .outputs import finetuned_files
 from .plan import FinetuneTrainer, Plan, parse_budget
 from .recipes import (
@@ -31,6 +31,7 @@ from .recipes import (
     suggested_target,
 )
 from .strategies import Strategy
+from .target_data import label_budget
 from .weights import Source, read_safetensors, sha256_bytes
 
 
@@ -90,7 +91,11 @@ def run_finetune(config: str, out: str, *, pretrained: str | None = None, strate
     else:
         cfg = load_config_arg(config)
     if data_file is not None:  # the learner's own data file (``--data``)
-        cfg = use_data_file(cfg, data_file, task, log=lambda line: print(line, file=sys.stderr))
+        # pretrained CNN weights read the image size of the data they were made for: images of
+        # another size are resized to it (for every strategy, so scratch is compared on the same data)
+        shape = config_info(cfg).input_shape
+        side = shape[1] if len(shape) == 3 and shape[1] == shape[2] else None
+        cfg = use_data_file(cfg, data_file, task, log=lambda line: print(line, file=sys.stderr), image_side=side)
     if overrides:
         cfg = cfg.with_changes(overrides)
     if parsed.uses_pretrained and pretrained is None:
@@ -100,6 +105,13 @@ def run_finetune(config: str, out: str, *, pretrained: str | None = None, strate
     cfg = parse_config_here(cfg)  # a device missing here is refused before anything trains
     folder = check_out_dir(out, overwrite)
     trainer = FinetuneTrainer(cfg, plan, source)  # every check (weights, budget, strategy) happens here
+    if data_file is not None:
+        for line in label_budget(trainer.dataset).sentences():
+            print(f"  {line}", file=sys.stderr)
+        print(f"  training on {trainer.labelled:,} labelled examples "
+              f"({'all' if plan.labels_per_class is None else plan.labels_per_class} per class)"
+              if trainer.classification else f"  training on {trainer.labelled:,} labelled sequences",
+              file=sys.stderr)
     metric = "acc" if trainer.classification else "mae"
     for ev in trainer.run():
         if isinstance(ev, EpochEnd):

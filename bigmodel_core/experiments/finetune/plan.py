@@ -136,6 +136,7 @@ class FinetuneTrainer(Trainer):
             "strategy": str(self.plan.strategy),
             "labels_per_class": self.plan.labels_per_class,
             "labelled_examples": self.labelled,
+            "validation_examples": len(self.y_val),  # beside the metric: a few labels make a noisy figure
             "backbone_lr_scale": self.plan.backbone_lr_scale,
             "trainable_params": self.trainable_params,
             "frozen_params": self.params - self.trainable_params,

@@ -129,14 +129,16 @@ def budget_ticks(points: Sequence[BudgetPoint]) -> list[tuple[float, str]]:
 
 
 def result_rows(runs: Sequence[RunOutcome], task: str, unit: str) -> list[dict[str, Any]]:
-    """The results table: strategy, budget (column ``unit``), seed, status, final metric, parameters."""
+    """The results table: strategy, budget (column ``unit``), seed, status, final metric and the number of
+    validation examples it was measured on, parameters."""
     key = metric_key(task)
     rows = []
     for r in runs:
         final = (r.summary or {}).get("final") or {}
         fin = (r.summary or {}).get("finetune") or {}
         rows.append({"strategy": r.label, unit: r.budget, "seed": r.seed, "status": r.status,
-                     key.replace("_", " "): final.get(key), "trainable params": fin.get("trainable_params"),
+                     key.replace("_", " "): final.get(key), "validated on": fin.get("validation_examples"),
+                     "trainable params": fin.get("trainable_params"),
                      "frozen params": fin.get("frozen_params"), "pretrained": r.source or "–"})
     return rows
 

@@ -15,7 +15,8 @@ LABELS = {"head": "head only (linear probe)", "last:1": "last 1 block + head", "
 def run(strategy: str, budget: str, seed: int, value: float | None, labelled: int, status: str = "completed",
         key: str = "val_accuracy") -> RunOutcome:
     summary = {"final": {"train_loss": 0.5, key: value},
-               "finetune": {"labelled_examples": labelled, "trainable_params": 650, "frozen_params": 105_312}}
+               "finetune": {"labelled_examples": labelled, "validation_examples": 40, "trainable_params": 650,
+                            "frozen_params": 105_312}}
     return RunOutcome(strategy, LABELS[strategy], budget, seed, status, summary,
                       "" if strategy == "scratch" else "letters_cnn")
 
@@ -64,9 +65,10 @@ def test_status_counts_and_one_row_per_run():
     assert len(res.rows) == len(runs) and res.metric_key == "val_accuracy"
     first, running, failed = res.rows[0], res.rows[6], res.rows[8]
     assert first == {"strategy": "head only (linear probe)", "labels per class": "1", "seed": 0, "status": "completed",
-                     "val accuracy": 0.40, "trainable params": 650, "frozen params": 105_312,
+                     "val accuracy": 0.40, "validated on": 40, "trainable params": 650, "frozen params": 105_312,
                      "pretrained": "letters_cnn"}
     assert running["val accuracy"] is None and running["trainable params"] is None
+    assert running["validated on"] is None  # nothing measured yet: no count claimed
     assert failed["pretrained"] == "–" and failed["val accuracy"] == 0.70  # the table shows what the run reports
 
 
