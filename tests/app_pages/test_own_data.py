@@ -17,7 +17,7 @@ from bigmodel_core.config.specs import parse_config
 from bigmodel_core.data import is_upload_name
 from bigmodel_core.data.uploads import unregister_uploaded
 from bigmodel_core.training.workspace import workspace_id
-from tests.bigmodel_core.upload_files import class_zip, image_bytes, npz_bytes, wide_csv, zip_bytes
+from tests.bigmodel_core.data.upload_files import class_zip, image_bytes, npz_bytes, wide_csv, zip_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN_BOX = "own_data_file_train_0"
