@@ -98,7 +98,7 @@ WHY_WRONG_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].some(p
 def test_a_bad_upload_says_what_is_wrong_and_the_wrong_examples_show_why(page, app_url, tmp_path):
     train_one_epoch(page, app_url, "/train?preset=quickstart_cnn&training.epochs=1&data.train_size=300"
                                     "&data.val_size=100")
-    page.get_by_text("Upload", exact=True).first.click()
+    page.get_by_text("Upload", exact=True).filter(visible=True).first.click()  # the data settings have one too
     wait_idle(page)
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a picture" * 10)
