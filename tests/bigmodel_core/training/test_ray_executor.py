@@ -14,29 +14,22 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (python -m pip ins
 
 from bigmodel_core.cli import main  # noqa: E402
 from bigmodel_core.config.presets import load_preset  # noqa: E402
-from bigmodel_core.config.specs import parse_config  # noqa: E402
 from bigmodel_core.inspect import live_probe, probes  # noqa: E402
 from bigmodel_core.training.jobs import Job, JobPool  # noqa: E402
 from bigmodel_core.training.ray_executor import RayExecutor  # noqa: E402
 from bigmodel_core.training.store import RunStore  # noqa: E402
+from tests.support import tiny_cnn  # noqa: E402
+from tests.support import wait as wait_every  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def cfg(epochs=1, train_size=256, **changes):
-    c = parse_config({"data": {"name": "synthetic_digits", "train_size": train_size, "val_size": 64},
-                      "model": {"family": "cnn", "conv": [{"channels": 4}], "dense": []},
-                      "training": {"epochs": epochs, "batch_size": 32, "device": "cpu"}})
-    return c.with_changes(changes) if changes else c
+    return tiny_cnn(epochs, train_size, val_size=64, channels=4, **changes)
 
 
 def wait(pred, timeout=60.0):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
+    return wait_every(pred, timeout, poll=0.05)  # each look may ask the actor over Ray
 
 
 @pytest.fixture(scope="module")

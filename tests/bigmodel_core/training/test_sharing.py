@@ -4,27 +4,15 @@ import time
 
 import pytest
 
-from bigmodel_core.config.specs import parse_config
 from bigmodel_core.inspect import live_probe, probes
 from bigmodel_core.training.jobs import Job, JobPool
 from bigmodel_core.training.sharing import share_key
 from bigmodel_core.training.store import RunStore
+from tests.support import tiny_cnn, wait
 
 
 def cfg(epochs=1, train_size=256, **changes):
-    c = parse_config({"data": {"name": "synthetic_digits", "train_size": train_size, "val_size": 64},
-                      "model": {"family": "cnn", "conv": [{"channels": 4}], "dense": []},
-                      "training": {"epochs": epochs, "batch_size": 32, "device": "cpu"}})
-    return c.with_changes(changes) if changes else c
-
-
-def wait(pred, timeout=60.0):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
+    return tiny_cnn(epochs, train_size, val_size=64, channels=4, **changes)
 
 
 def train_job(c, owner):
