@@ -26,12 +26,20 @@ COMPACT = ("<style>[data-testid='stMainBlockContainer']{padding-top:3.2rem !impo
            "@media (max-width: 640px){[data-testid='stMainBlockContainer']{padding-top:2.6rem !important}"
            ".js-plotly-plot .modebar-container{display:none !important}}</style>")
 
+# a page that needs the engine waits this long at most for the warm-up thread, then imports it itself
+ENGINE_WAIT = 120.0
+
 st.set_page_config(page_title="bigmodel playground", page_icon=str(FAVICON), layout="wide")
 st.html(COMPACT)
 
 pages = [st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path or None, default=not p.url_path)
          for p in PAGES]
 nav = st.navigation(pages)
+if nav.url_path:  # every page but Home needs the engine: load it on the warm-up thread, one import at a time
+    # (several sessions importing torch at once, e.g. a class opening a lesson link after a restart,
+    # can fail or stall inside torch's nested imports; waiting on one loader costs nothing more)
+    warmup.start(delay=0.0)
+    warmup.wait(ENGINE_WAIT)
 
 
 def apply_query() -> None:

@@ -112,9 +112,13 @@ def open_sessions(browser, url: str, n: int, query: str = TRAIN_QUERY) -> list:
         page.set_default_timeout(180_000)
         page.goto(f"{url}/train?{query}", wait_until="commit")  # don't wait: all load at once
         pages.append(page)
-    for page in pages:
-        page.wait_for_selector("[data-testid='stApp']")
-        page.get_by_role("button", name="Train", exact=True).wait_for()
+    for i, page in enumerate(pages):
+        try:
+            page.wait_for_selector("[data-testid='stApp']")
+            page.get_by_role("button", name="Train", exact=True).wait_for()
+        except Exception as e:  # say what the page showed instead of the Train button
+            text = page.evaluate("() => document.body ? document.body.innerText : ''")
+            raise RuntimeError(f"session {i + 1} never showed the Train button; the page read:\n{text[:2000]}") from e
         wait_idle(page, timeout=180)
         observe(page)
     return pages

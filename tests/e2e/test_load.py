@@ -33,7 +33,12 @@ def one_slot_server(tmp_path):
 
 def test_three_sessions_queue_visibly_complete_and_the_cap_holds(browser, one_slot_server):
     url, stats, tmp = one_slot_server
-    fig = run_load(browser, url, sessions=3, stats_file=stats, deadline_s=240, query=QUERY, measure_switches=False)
+    try:
+        fig = run_load(browser, url, sessions=3, stats_file=stats, deadline_s=240, query=QUERY,
+                       measure_switches=False)
+    except Exception as e:  # the server's side of it too
+        log = next(tmp.glob("streamlit-*.log")).read_text()
+        raise AssertionError(f"{e}\n--- server log ---\n{log[-3000:]}") from e
     assert verdict(fig) == [], fig
     assert fig["completed"] == 3 and not fig["errors"]
     assert fig["queued_sessions"] >= 1

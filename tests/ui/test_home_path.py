@@ -68,3 +68,28 @@ def test_the_warm_up_loads_torch_the_first_optimizer_and_the_device_in_the_backg
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                          timeout=300)
     assert out.stdout.split() == ["True", "True", "True", "True"], out.stderr[-2000:]
+
+
+def test_a_page_that_needs_the_engine_lets_the_warm_up_thread_import_it():
+    # several sessions importing torch at once (a class opening a lesson link after a restart) can
+    # fail inside torch's nested imports: the first engine page waits for the one warm-up thread
+    code = """
+import sys, threading
+importers = []
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            importers.append(threading.current_thread().name)
+        return None
+sys.meta_path.insert(0, Spy())
+from streamlit.testing.v1 import AppTest
+import ui.warmup as w
+at = AppTest.from_file("app.py", default_timeout=240)
+at.switch_page("app_pages/train.py")
+at.run()
+assert not at.exception, at.exception
+print(w.ready(), importers)
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["True", "['bigmodel-warmup']"], out.stdout[-2000:] + out.stderr[-2000:]
