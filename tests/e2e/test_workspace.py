@@ -260,12 +260,8 @@ def test_a_browser_that_refuses_cookies_is_told_once_and_works_per_tab(browser, 
         context.close()
 
 
-# a shared training's records are not yet reported after a restart: this checks a job of its own
-UNSHARED = dict(ENV, BIGMODEL_SHARE_IDENTICAL="0")
-
-
 def test_restart_mid_training_lists_finished_runs_and_reports_the_interrupted_job(browser, tmp_path):
-    proc, url = start_app(tmp_path, UNSHARED)
+    proc, url = start_app(tmp_path, ENV)
     context, page = new_page(browser)
     try:
         run_id = train_short_run(page, url)
@@ -280,7 +276,7 @@ def test_restart_mid_training_lists_finished_runs_and_reports_the_interrupted_jo
         half.mkdir()
         (half / "config.json").write_text((tmp_path / "runs" / run_id / "config.json").read_text())
         (half / "owner.txt").write_text(owner)
-        proc, url = start_app(tmp_path, UNSHARED)
+        proc, url = start_app(tmp_path, ENV)
         open_page(page, url + "/train")
         wait_for_text(page, "these jobs were interrupted", timeout=60)
         wait_for_text(page, "cnn on synthetic_digits")

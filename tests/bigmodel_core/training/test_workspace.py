@@ -80,6 +80,24 @@ def test_job_records_exist_while_a_job_is_active_and_an_earlier_process_reports_
     assert ws.interrupted_jobs(tmp_path, owner) == []
 
 
+def test_each_learner_on_a_shared_training_has_a_job_record_in_their_own_workspace(tmp_path):
+    # a restart mid-way through a shared training reports it to every learner who followed it
+    store = RunStore(tmp_path)
+    owners = [ws.workspace_id("first"), ws.workspace_id("second")]
+    pool = JobPool(max_workers=1, store=store, share_identical=True)
+    try:
+        jobs = [pool.submit(Job(tiny(epochs=3), owner=o, label="cnn on digits")) for o in owners]
+        assert jobs[1].joined and jobs[0].shared is jobs[1].shared
+        for owner, job in zip(owners, jobs):
+            assert (tmp_path / ws.FOLDER / owner / "jobs" / f"{job.job_id}.json").exists()
+        assert all(j.wait_until_finished(60) for j in jobs)
+        for owner, job in zip(owners, jobs):
+            assert not (tmp_path / ws.FOLDER / owner / "jobs" / f"{job.job_id}.json").exists()
+            assert job.run_id is not None
+    finally:
+        pool.shutdown()
+
+
 def test_a_run_without_owner_is_never_opened_as_a_shared_run(tmp_path):
     store = RunStore(tmp_path)
     rid = store.save(tiny(), [], {"status": "completed"}, None, owner=None)
