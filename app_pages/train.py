@@ -37,7 +37,7 @@ from ui.try_model import render_try_model
 # Streamlit's own work per rerun): the panel (curves, the live probe, progress) refreshes every
 # LIVE_EVERY seconds, and the whole page (results, probes of the newest epoch) when the job
 # ends, or at most every REDRAW_EVERY seconds when new epochs have landed.
-LIVE_EVERY = 3.0
+LIVE_EVERY = 4.0
 REDRAW_EVERY = 30.0
 FIRST_POINT_WAIT = 2.0
 STOP_WAIT = 3.0

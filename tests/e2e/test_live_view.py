@@ -149,7 +149,7 @@ def test_the_look_inside_the_model_moves_from_one_epoch_to_the_next(page, app_ur
     assert before["Gradient norm per layer"]["note"] == "shown from the first training step"
     click_button(page, "Train")
     page.wait_for_function(f"() => ({POINTS_JS})() > 0", timeout=90_000)
-    # the browser asks every 3 s: it sees some epochs' frames, not necessarily each one
+    # the browser asks every 4 s: it sees some epochs' frames, not necessarily each one
     page.wait_for_timeout(500)
     for _ in range(240):
         if probe_epoch(page) >= 1:
