@@ -388,7 +388,9 @@ else:
                 col.caption(f"Exponent b = {fit.b:.3f}: {fit.describe('N' if against == 'params' else 'C')}.")
         st.caption(cmp.FIT_NOTE.format(n=len(points)) + " Training FLOPs are estimated as 3 × the counted forward "
                    "FLOPs × samples trained (backward ≈ 2 × forward); validation passes are not counted.")
-        st.dataframe(pd.DataFrame(cmp.scale_rows(points)), hide_index=True, width="stretch")
+        big = ("parameters", "forward FLOPs / sample", "training FLOPs (est.)")  # 1,075,392,000, not 1075392000
+        st.dataframe(pd.DataFrame(cmp.scale_rows(points)), hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="localized") for c in big})
 
     st.divider()
     if comp.kind == "scale":

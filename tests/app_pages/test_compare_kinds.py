@@ -58,6 +58,10 @@ def test_model_size_sweeps_widths_and_draws_log_log_fits_with_the_points():
     exps = [c.value for c in at.caption if c.value.startswith("Exponent b = ")]
     assert len(exps) == 2 and all("fitted on 3 points" in e for e in exps)
     assert any("rough slope" in c.value for c in at.caption)
+    table = next(d for d in at.dataframe if "training FLOPs (est.)" in d.value.columns)
+    shown = json.loads(table.proto.columns)  # big counts with thousands separators, as the page's other figures
+    assert all(shown[c]["type_config"]["format"] == "localized"
+               for c in ("parameters", "forward FLOPs / sample", "training FLOPs (est.)")), shown
     points = next(df.value for df in at.dataframe if "training FLOPs (est.)" in df.value.columns)
     assert list(points["run"]) == ["width x0.5", "width x1", "width x2"]
 
