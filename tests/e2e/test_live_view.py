@@ -183,7 +183,7 @@ def test_every_page_at_both_sizes_fetches_only_from_this_server(browser, app_url
         seen: list[str] = []
         page.on("request", lambda req, seen=seen: seen.append(req.url))
         if size == "laptop":  # the Train page while it trains, the live view in sight; then Runs has a run
-            open_page(page, f"{app_url}/train?preset=quickstart_cnn&training.epochs=3")
+            open_page(page, f"{app_url}/train?preset=quickstart_cnn&training.epochs=6")
             click_button(page, "Train")
             page.wait_for_function(f"() => ({CHARTS_JS})().some(c => c.rev.includes('after epoch'))",
                                    timeout=120_000)
