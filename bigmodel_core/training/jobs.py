@@ -173,16 +173,21 @@ class JobPool:
         with self._lock:
             return len(self._queue)
 
-    def shutdown(self) -> None:
+    def stop_all(self) -> None:
+        """Stop every job of every workspace, queued or running (the pool stays open)."""
         with self._lock:
-            self._closed = True
             jobs = list(self._jobs.values())
-            self._wake.notify_all()
         for j in jobs:
             j.stop()
         for j in jobs:  # carriers last: their members left or stopped them above
             if j.shared is not None and j.shared.carrier is j:
                 j.control.stop()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._wake.notify_all()
+        self.stop_all()
         self.executor.close()
 
     # --- workers -----------------------------------------------------------------------------

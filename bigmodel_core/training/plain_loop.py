@@ -178,7 +178,11 @@ def train(config, data, make_model, device, classification, augment=None, log=pr
         x_train, x_val = to_channels_last(x_train), to_channels_last(x_val)
     # the clean train metric's samples (all of a small training set), without augmentation
     clean = train_eval_indices(len(x_train), seed)
-    x_clean, y_clean = (x_train, y_train) if clean is None else (x_train[clean.to(device)], y_train[clean.to(device)])
+    if clean is None:
+        x_clean, y_clean = x_train, y_train
+    else:
+        clean = clean.to(device)
+        x_clean, y_clean = x_train[clean], y_train[clean]
     optimizer, decay = make_optimizer(model, settings)
 
     # every random draw comes from its own seeded generator, so the run is reproducible

@@ -119,8 +119,11 @@ class Trainer:
             self.x_train, self.x_val = to_channels_last(self.x_train), to_channels_last(self.x_val)
         clean = train_eval_indices(len(self.x_train), config.seed)
         # the samples of the clean train metric (all of a small training set), never augmented
-        self.x_train_eval, self.y_train_eval = (self.x_train, self.y_train) if clean is None else \
-            (self.x_train[clean.to(self.device)], self.y_train[clean.to(self.device)])
+        if clean is None:
+            self.x_train_eval, self.y_train_eval = self.x_train, self.y_train
+        else:
+            clean = clean.to(self.device)
+            self.x_train_eval, self.y_train_eval = self.x_train[clean], self.y_train[clean]
         self.param_groups = param_groups
         self.optimizer = build_optimizer(config.optimizer, self.model, param_groups)
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]

@@ -21,13 +21,7 @@ def pool_left_idle():
     pool = state.pool_if_started()
     if pool is None:
         return
-    with pool._lock:
-        jobs = list(pool._jobs.values())
-    for job in jobs:  # as the pool's shutdown does: members first, then the trainings they follow
-        job.stop()
-    for job in jobs:
-        if job.shared is not None and job.shared.carrier is job:
-            job.control.stop()
+    pool.stop_all()
     deadline = time.monotonic() + 60
     while (pool.running_count or pool.queued_count) and time.monotonic() < deadline:
         time.sleep(0.05)
