@@ -2,9 +2,8 @@
 
 Home and the sidebar load no torch (ui.state, ui.sidebar), so the first page a learner opens
 is drawn without waiting for it. Once that page has been served, one background thread
-imports torch, the engine and the Train page's modules, builds the first optimizer (its
-first construction imports ``torch._dynamo``, about 2 s here), builds the default
-experiment's dataset (cached by the registry) and finds the device. The first click on
+imports torch, the engine and the Train page's modules, builds the default experiment's
+dataset (cached by the registry) and finds the device. The first click on
 Train then pays none of it. A page that needs the engine before the thread is done simply
 waits on Python's import lock for the part still loading.
 
@@ -47,13 +46,12 @@ def _warm(delay: float) -> None:
     t0 = time.perf_counter()
     try:
         # imported here, on this thread, on purpose: that is the whole job of this module
-        import torch  # noqa: PLC0415 - the heavy import this thread exists for
+        import torch  # noqa: F401, PLC0415 - the heavy import this thread exists for
 
         from bigmodel_core.config.presets import load_preset  # noqa: PLC0415 - after torch, same reason
         from bigmodel_core.training import jobs  # noqa: F401, PLC0415 - the pool, the Trainer
         from bigmodel_core.training.trainer import device_label, load_data, resolve_device  # noqa: PLC0415
 
-        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)  # imports torch._dynamo once
         _device = device_label(resolve_device("auto"))
         # the Train page's own imports, and the default experiment's data
         from bigmodel_core.experiments import compare  # noqa: F401, PLC0415

@@ -32,7 +32,7 @@ GLYPH_CHARS = {"synthetic_digits": "DIGIT_CHARS", "synthetic_letters": "LETTER_C
 COPIED_MODULES: tuple[ModuleType, ...] = (seeding, warps, glyphs, shapes, sequences, real_digits, augment,
                                           normalised, split, seeded_dropout, residual, memory_format, plain_loop)
 
-STDLIB = {"argparse", "copy", "hashlib", "json", "math", "pathlib", "time"}
+STDLIB = {"argparse", "copy", "gzip", "hashlib", "importlib", "json", "math", "pathlib", "time"}
 
 
 def code_block(text: str) -> str:

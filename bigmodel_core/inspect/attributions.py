@@ -16,8 +16,11 @@ frozen, see ``probes.probe_copy``):
 - for RNN, LSTM and GRU models the same saliency and integrated gradients over the (time step, feature)
   grid, and summed over features per time step: which steps the decision rests on.
 
-Captum (and the matplotlib it imports, about 2 s) is imported on first use only: the first page of the
-app stays torch-free, and a page that never draws an attribution never pays for it. No streamlit here.
+Captum is imported on first use only: the first page of the app stays torch-free, and a page that never
+draws an attribution never pays for it. ``captum.attr`` also imports its plotting helpers at import time
+(matplotlib.pyplot and IPython: about 2 s and 35 MB of a server's memory) though nothing here plots with
+them (the pages draw with Plotly), so that one module waits behind a stand-in (bigmodel_core.deferred)
+until one of its names is used. No streamlit here.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bigmodel_core.deferred import defer_captum_plots
 from bigmodel_core.nn.models import ConvNet, SeqNet
 
 from .probes.common import model_device, to_numpy
@@ -45,7 +49,7 @@ class AttributionError(ValueError):
 
 
 def _captum() -> Any:
-    # captum.attr imports matplotlib.pyplot (about 2 s): paid when the first attribution is computed
+    defer_captum_plots()  # its plotting module (matplotlib.pyplot, IPython) is loaded only if a plot is asked for
     import captum.attr  # noqa: PLC0415 - optional heavy dependency, see above
 
     return captum.attr

@@ -80,9 +80,6 @@ class JobPool:
         # torch's intra-op thread count is process-wide: set it once so that the running
         # jobs together use about the machine's cores instead of each grabbing all of them
         torch.set_num_threads(self.threads_per_job)
-        # The first optimizer a process builds imports torch._dynamo (about 2 s); pay that when
-        # the server starts, not between a learner's click on Train and the first point.
-        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
         for i in range(self.max_workers):
             t = threading.Thread(target=self._worker, name=f"bigmodel-worker-{i}", daemon=True)
             t.start()
@@ -319,6 +316,11 @@ class JobPool:
             if job.status not in ("running", "paused"):  # _take marked it running; stopped since: it stays so
                 return None
         job.touch()
+        # What the pages let go of since the last training is freed first, so that it does not add to
+        # this training's own peak: cyclic garbage (a rerun's traceback holding an upload's frames)
+        # waits for the collector, and glibc keeps freed memory in its arenas until asked.
+        gc.collect()
+        release_free_memory()
         try:
             outcome = self.executor.run(job)
             if outcome is not None:

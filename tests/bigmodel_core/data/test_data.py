@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -12,6 +15,7 @@ from bigmodel_core.data import (
     augment_images,
     build_dataset,
     dataset_info,
+    real_digits,
     sample_indices_per_class,
 )
 
@@ -100,6 +104,21 @@ def test_validation_set_does_not_depend_on_train_size() -> None:
         "handwritten_digits", train_size=100, val_size=VAL, seed=0
     )
     assert torch.equal(real_small.x_val, real_large.x_val)
+
+
+def test_real_digits_are_scikit_learns_digits_read_without_importing_it() -> None:
+    from sklearn.datasets import load_digits  # noqa: PLC0415 - the reference
+
+    images, labels = real_digits.load_sklearn_digits()
+    bunch = load_digits()
+    assert images.dtype == torch.float32 and labels.dtype == torch.int64
+    assert torch.equal(images, torch.as_tensor(bunch.images, dtype=torch.float32) / 16.0)
+    assert torch.equal(labels, torch.as_tensor(bunch.target))
+    # loading them in a fresh interpreter leaves scikit-learn (and the SciPy it imports) out of the process
+    code = ("import sys; from bigmodel_core.data.real_digits import load_sklearn_digits; load_sklearn_digits(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    assert out.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("name", REAL_DIGITS)

@@ -188,3 +188,23 @@ def test_the_app_pages_that_draw_attributions_import_captum_only_when_one_is_com
             "print('captum' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_computing_attributions_leaves_captums_plotting_helpers_unloaded_until_they_are_used():
+    # captum.attr imports matplotlib.pyplot and IPython for its plots; the app draws with Plotly and
+    # keeps them out of the server (about 35 MB) until a name of that module is actually read
+    code = """
+import sys, torch
+sys.path.insert(0, "tests/bigmodel_core/inspect")
+from test_attributions import tiny_cnn
+from bigmodel_core.inspect import attributions
+model, _ = tiny_cnn()
+ex = attributions.explain(model, torch.rand(1, 8, 8), "classification")
+heavy = lambda: sorted(m for m in ("matplotlib.pyplot", "IPython") if m in sys.modules)
+print(ex.grad_cam is not None, heavy())
+import captum.attr
+print(captum.attr.visualization.visualize_image_attr.__module__, heavy())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines() == ["True []", "captum.attr._utils.visualization ['IPython', 'matplotlib.pyplot']"]
