@@ -267,6 +267,9 @@ def test_restart_mid_training_lists_finished_runs_and_reports_the_interrupted_jo
         run_id = train_short_run(page, url)
         open_page(page, url + LONG)
         click_button(page, "Train")
+        # the page still shows the short run's curve (more than 2 points): wait for the long job itself
+        # first, or the server could be killed before the click reached it
+        page.get_by_text(re.compile(r"^Job: .* 30 epochs")).first.wait_for(timeout=60_000)
         page.wait_for_function(f"() => ({POINTS_JS})() > 2", timeout=90_000)
         proc.kill()  # as a crash or a redeploy: nothing gets to clean up
         proc.wait(10)
