@@ -33,8 +33,6 @@ from typing import Any
 
 DYNAMO = "torch._dynamo"
 CAPTUM_PLOTS = "captum.attr._utils.visualization"
-# Other dunders are answered as a module without them would: tools such as inspect.getmodule probe
-# __file__ on every module in sys.modules, and ``from m import name`` probes m.__path__.
 
 
 class StandIn(types.ModuleType):
@@ -61,6 +59,8 @@ class StandIn(types.ModuleType):
         return self._real
 
     def __getattr__(self, name: str) -> Any:
+        # other dunders are answered as by a module without them: tools such as inspect.getmodule
+        # probe __file__ on every module in sys.modules, and ``from m import name`` probes m.__path__
         if name.startswith("__") and name.endswith("__") and name not in self._loading_dunders:
             raise AttributeError(name)
         return getattr(self.real(), name)
