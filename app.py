@@ -12,10 +12,15 @@ from pathlib import Path
 
 import streamlit as st
 
+from bigmodel_core.openmp import wait_passively
 from ui import literal, sidebar, state, warmup
 from ui.lesson import apply_lesson_query
 from ui.pages import PAGES
 from ui.urlcodec import config_from_query
+
+# this server trains beside its pages and other learners' jobs: idle OpenMP threads sleep instead
+# of spinning (bigmodel_core.openmp); nothing imported above loads torch, so it still takes effect
+wait_passively()
 
 # a file served by this server: a Material icon or an emoji as page_icon makes the browser fetch
 # the favicon from an outside host

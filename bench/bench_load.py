@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bigmodel_core.openmp import wait_passively
 from tests.e2e.helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -43,6 +44,9 @@ from tests.e2e.helpers import (
     stop_app,
     wait_idle,
 )
+
+# the simulated learners and the headless reference train as the app server does (before torch loads)
+wait_passively()
 
 TRAIN_QUERY = "preset=quickstart_cnn&training.epochs=1"
 

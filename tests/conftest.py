@@ -1,7 +1,11 @@
-# ruff: noqa: I001  (bigmodel_core must load before torch: it sets the OpenMP wait policy)
+# ruff: noqa: I001, E402  (the OpenMP wait policy must be set before torch loads)
 import os
 
-import bigmodel_core  # noqa: F401  (sets the OpenMP wait policy before torch loads)
+from bigmodel_core.openmp import wait_passively
+
+# tests train beside the servers and browsers they start, as the app server trains beside its pages
+wait_passively()
+
 import torch
 
 # One intra-op thread per test process: tests start servers and subprocesses beside

@@ -70,9 +70,18 @@ class LoopState:
         self.t_epoch = self.t_start
         self.paused_epoch = 0.0
         self.epoch_train_time = 0.0
-        self.loss_acc = self.metric_acc = torch.zeros(())
+        self.batch_size = cfg.training.batch_size
+        # the epoch's running train loss (losses read to the host, each times its batch's size) and
+        # what its running metric keeps of each batch (plain_loop.metric_part), summed at its end
+        self.loss_sum = 0.0
+        self.metric_parts: list[torch.Tensor] = []
+        self.metric_targets: list[torch.Tensor] = []
         self.seen = 0
         self.lr = 0.0
+
+    def samples_in(self, batch: int) -> int:
+        """How many samples the 1-based ``batch`` of an epoch holds (the last one may hold fewer)."""
+        return min(self.batch_size, self.n - (batch - 1) * self.batch_size)
 
     def diverged(self, ev: BatchEnd, exploded: float, lr: float) -> bool:
         """Whether the loss of ``ev`` ended the run (NaN, inf, or ``exploded`` times the first batch's);

@@ -43,7 +43,7 @@ from .gradnorms import GradNormLog
 from .loop_state import LoopState
 from .memory_format import channels_last_wanted, model_to_channels_last, to_channels_last
 from .optim import ParamGroup, build_optimizer, lr_factor, split_decay
-from .plain_loop import EVAL_CHUNK, TRAIN_EVAL_MAX, loss_read_every, train_eval_indices
+from .plain_loop import EVAL_CHUNK, TRAIN_EVAL_MAX, loss_read_every, metric_part, running_metric, train_eval_indices
 from .summary import run_summary
 
 __all__ = [
@@ -253,8 +253,7 @@ class Trainer:
     def _start_epoch(self, loop: LoopState, epoch: int) -> torch.Tensor:
         loop.t_epoch = time.perf_counter()
         loop.paused_epoch = 0.0
-        loop.loss_acc = torch.zeros((), device=self.device)
-        loop.metric_acc = torch.zeros((), device=self.device)
+        loop.loss_sum, loop.metric_parts, loop.metric_targets = 0.0, [], []
         loop.seen = 0
         loop.lr = self.set_lr(lr_factor(self.config.optimizer, epoch, loop.step, loop.total_steps, loop.epochs))
         return torch.randperm(loop.n, generator=self.shuffle_gen).to(self.device)
@@ -297,10 +296,10 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.regularization.grad_clip)
         self.optimizer.step()
         loop.step += 1
-        k = len(idx)
-        loop.loss_acc += loss.detach() * k
-        loop.metric_acc += self.metric_sum(out.detach(), yb)
-        loop.seen += k
+        # the running metric is summed at the end of the epoch, the running loss as the losses are read
+        loop.metric_parts.append(metric_part(out, self.classification))
+        loop.metric_targets.append(yb)
+        loop.seen += len(idx)
         loop.losses.add(loss, BatchEnd(epoch + 1, b + 1, loop.batches, loop.step, math.nan, loop.lr,
                                        time.perf_counter() - loop.t_start - loop.paused_total - loop.paused_epoch))
 
@@ -311,6 +310,7 @@ class Trainer:
         for ev in loop.losses.read():
             if loop.diverged(ev, EXPLODED, self.config.optimizer.lr):
                 return
+            loop.loss_sum += ev.loss * loop.samples_in(ev.batch)
             yield ev
 
     def _end_epoch_clock(self, loop: LoopState) -> None:
@@ -342,7 +342,8 @@ class Trainer:
             loop.since_best += 1
         seconds = time.perf_counter() - loop.t_epoch - loop.paused_epoch
         seen = max(1, loop.seen)
-        ev = EpochEnd(epoch + 1, loop.loss_acc.item() / seen, loop.metric_acc.item() / seen, val_loss, val_metric,
+        train_metric = running_metric(loop.metric_parts, loop.metric_targets, self.classification)
+        ev = EpochEnd(epoch + 1, loop.loss_sum / seen, train_metric / seen, val_loss, val_metric,
                       loop.lr, seconds, loop.seen / max(loop.epoch_train_time, 1e-9), is_best,
                       train_eval_loss, train_eval_metric)
         self.result.history.append(ev)
