@@ -4,8 +4,8 @@ PyTorch's CPU kernels run on a team of OpenMP threads (GNU libgomp in the pip bu
 operations a thread of the team waits for the next one, and libgomp's default is to spin for a
 while before it sleeps. The two kinds of process that train here want opposite things:
 
-- A process that trains alone (the command line, ``bench``, an exported script, a Ray worker)
-  wants the default. The small networks of the playground run thousands of short operations a
+- A process that trains alone (the command line, ``bench``, an exported script) wants the
+  default. The small networks of the playground run thousands of short operations a
   second, and a sleeping thread takes longer to wake than many of them last: on the 2-core
   development machine, quickstart_cnn trained at 1.6-1.8x the samples per second with the default
   as with passive waiting, and the channels_last format only gains its full margin with it.
