@@ -246,7 +246,8 @@ def live_view(snap, job_family: str) -> None:
     # updates charts it already drew instead of building them while training has started.
     task = (snap.task if snap is not None else "") or info.task
     epochs = snap.epochs if snap is not None else []
-    st.caption(numbers_line(snap, task))
+    # the server's slots here, refreshed with the panel (the sidebar is drawn once per page draw)
+    st.caption(numbers_line(snap, task) + "  \n" + sidebar.server_line(pool))
     log_y = bool(st.session_state.get("train_log_y"))
     frame = snap.extras.get(live_probe.LIVE) if snap is not None else None
     smoothing = snap.config.regularization.label_smoothing if snap is not None else 0.0

@@ -52,15 +52,16 @@ def _job_panel(on_train_page: bool) -> None:
     pool = state.pool_if_started()
     owner = state.owner_id()
     if on_train_page:
-        # the Train page shows its job's state itself, refreshed with the curves: the sidebar, drawn
-        # once with the page and not polled there, points to it rather than repeat a state that ages
-        st.caption("Training job: its state is shown on this page.")
+        # the Train page shows its job's state and the server's slots itself, refreshed with the
+        # curves: the sidebar, drawn once with the page and not polled there, points to it rather
+        # than repeat numbers that age (a click on Train reruns only the page's panel)
+        st.caption("Training job: its state is shown on this page, with this server's training slots.")
+        return
     if pool is None:  # nothing has trained on this server since it started
         if not on_train_page:
             st.caption("Training job: interrupted by a server restart (see the Train page)." if state.interrupted()
                        else "No training job in this workspace.")
-        st.caption(f"All learners on this server: 0 of {current_limits().max_concurrent_jobs} training slots busy, "
-                   "0 waiting.")
+        st.caption(server_line(None))
         return
     if not on_train_page:
         job = state.train_job(pool)
@@ -83,8 +84,16 @@ def _job_panel(on_train_page: bool) -> None:
         positions = sorted(s.queue_position for s in others if s.queue_position)
         st.caption("Compare and fine-tune jobs: " + ", ".join(f"{n} {k}" for k, n in counts.items())
                    + (f" (queue positions {', '.join(map(str, positions))})" if positions else ""))
-    st.caption(f"All learners on this server: {pool.running_count} of {pool.max_workers} training slots busy, "
-               f"{pool.queued_count} waiting.")
+    st.caption(server_line(pool))
+
+
+def server_line(pool) -> str:
+    """The whole server's training slots (every learner's jobs), from ``pool`` (None: not started yet)."""
+    if pool is None:
+        slots = current_limits().max_concurrent_jobs
+        return f"All learners on this server: 0 of {slots} training slots busy, 0 waiting."
+    return (f"All learners on this server: {pool.running_count} of {pool.max_workers} training slots busy, "
+            f"{pool.queued_count} waiting.")
 
 
 def _fresh() -> None:

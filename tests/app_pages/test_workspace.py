@@ -109,6 +109,36 @@ def test_sidebar_counts_are_labelled_as_every_learners():
     assert any(c.value.startswith("All learners on this server:") for c in at.sidebar.caption)
 
 
+def test_the_train_page_counts_the_servers_slots_with_its_own_training_and_its_sidebar_points_there():
+    from ui import state
+
+    owner = new_workspace()
+    at = train_page(owner, tiny(**{"training.epochs": 100, "data.train_size": 2000}))
+    at.button(key="train_start").click().run()
+    pool = state.pool_if_started()
+    job = pool.jobs_of_kind(owner, "train")[-1]
+    try:
+        line = next(c.value for c in at.caption if "All learners on this server" in c.value)
+        # drawn after the click, in the panel that the click reran: this training is counted
+        assert f"{pool.running_count} of {pool.max_workers} training slots busy" in line
+        assert job.status == "running" and pool.running_count >= 1
+
+        def script():
+            from ui import sidebar
+
+            sidebar.render(live=False)
+
+        side = AppTest.from_function(script, default_timeout=30)
+        side.session_state["owner"] = owner
+        side.run()
+        texts = [c.value for c in side.sidebar.caption] + [m.value for m in side.sidebar.markdown]
+        assert not any("All learners" in t for t in texts), texts  # drawn once per page: it would age
+        assert "Training job: its state is shown on this page, with this server's training slots." in texts
+    finally:
+        job.stop()
+        job.wait_until_finished(30)
+
+
 def test_train_results_are_labelled_with_their_run_and_say_what_differs_from_the_current_experiment():
     owner = new_workspace()
     at = train_page(owner, tiny())

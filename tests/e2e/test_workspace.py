@@ -98,7 +98,9 @@ def test_reload_mid_training_returns_to_the_same_job_with_its_curves_and_stop_wo
         page.wait_for_function(f"() => ({POINTS_JS})() > {before}", timeout=90_000)
         assert token_of(context) == token
         # on the Train page the sidebar points to the page instead of repeating a state that ages
-        assert "Training job: its state is shown on this page." in sidebar(page)
+        assert "Training job: its state is shown on this page" in sidebar(page)
+        # and the server's slots are on the page, counted with this job running
+        wait_for_text(page, "All learners on this server: 1 of 1 training slots busy", timeout=10)
         assert "running" not in sidebar(page).split("All learners")[0]
         click_button(page, "Stop")
         wait_for_text(page, "Stopped", timeout=30)
