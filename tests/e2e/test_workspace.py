@@ -21,7 +21,8 @@ pytestmark = pytest.mark.e2e
 
 COOKIE = "bigmodel_workspace"
 SHORT = "/train?preset=quickstart_cnn&training.epochs=1&data.train_size=500&data.val_size=200"
-LONG = "/train?preset=quickstart_cnn&training.epochs=30&data.train_size=3000&training.batch_size=16"
+# still running on a fast machine while a test looks at it (every test that starts it stops it)
+LONG = "/train?preset=quickstart_cnn&training.epochs=100&data.train_size=3000&training.batch_size=16"
 ENV = {"BIGMODEL_IDLE_STOP_SECONDS": "120", "BIGMODEL_MAX_CONCURRENT_JOBS": "1"}
 
 
@@ -271,7 +272,7 @@ def test_restart_mid_training_lists_finished_runs_and_reports_the_interrupted_jo
         click_button(page, "Train")
         # the page still shows the short run's curve (more than 2 points): wait for the long job itself
         # first, or the server could be killed before the click reached it
-        page.get_by_text(re.compile(r"^Job: .* 30 epochs")).first.wait_for(timeout=60_000)
+        page.get_by_text(re.compile(r"^Job: .* 100 epochs")).first.wait_for(timeout=60_000)
         page.wait_for_function(f"() => ({POINTS_JS})() > 2", timeout=90_000)
         proc.kill()  # as a crash or a redeploy: nothing gets to clean up
         proc.wait(10)
