@@ -1,4 +1,4 @@
-"""Engine throughput as ratios to a minimal hand-written PyTorch loop in NCHW and in the engine's memory format.
+"""Engine throughput as ratios to a minimal PyTorch loop, as written by hand and with the engine's settings.
 
 Run: ``python -m bench.bench_engine`` (the same as ``python -m bigmodel_core bench``).
 """

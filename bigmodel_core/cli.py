@@ -216,12 +216,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         for name, r in result.items():
-            print(f"{name}: engine {r['engine_samples_per_sec']:,.0f} samples/s ({r['memory_format']}); "
+            step = "fused optimizer step" if r["fused_optimizer"] else "torch's default optimizer step"
+            print(f"{name}: engine {r['engine_samples_per_sec']:,.0f} samples/s ({r['memory_format']}, {step}); "
                   f"plain PyTorch loop in NCHW {r['plain_samples_per_sec']:,.0f} samples/s, ratio {r['ratio']:.3f} "
-                  f"(median of rounds {r['ratio_median']:.3f}); plain loop in the engine's format "
+                  f"(median of rounds {r['ratio_median']:.3f}); plain loop with the engine's settings "
                   f"{r['plain_same_format_samples_per_sec']:,.0f} samples/s, ratio {r['ratio_same_format']:.3f} "
                   f"(median {r['ratio_same_format_median']:.3f}); in CPU time: {r['cpu_ratio']:.3f} against NCHW, "
-                  f"{r['cpu_ratio_same_format']:.3f} against the same format ({r['threads']} threads, "
+                  f"{r['cpu_ratio_same_format']:.3f} against the same settings ({r['threads']} threads, "
                   f"batch {r['batch_size']}, best of {r['rounds']} alternating rounds)")
     return 0
 
@@ -285,7 +286,8 @@ def _add_engine_commands(sub: argparse._SubParsersAction, shared: argparse.Argum
     p.add_argument("--alpha", type=number_arg(float, 0.0), default=0.7,
                    help="weight of the teacher's soft targets, 0-1 (default 0.7); 1 - alpha goes to the labels")
     p.set_defaults(func=cmd_distill)
-    p = sub.add_parser("bench", help="engine throughput versus a plain PyTorch loop (NCHW, and in the engine's format)")
+    p = sub.add_parser("bench", help="engine throughput versus a plain PyTorch loop "
+                                     "(as written by hand, and with the engine's settings)")
     p.add_argument("presets", nargs="*")
     p.add_argument("--json", action="store_true")
     p.add_argument("--seconds", type=number_arg(float, 0.1), default=4.0, help="time per measurement")

@@ -17,6 +17,7 @@ from torch import nn
 
 from bigmodel_core.config.specs import OptimizerSpec
 
+from .plain_loop import fused_wanted
 from .plain_loop import lr_factor as schedule_factor
 
 
@@ -34,9 +35,13 @@ class ParamGroup:
     name: str = "all"
 
 
-def build_optimizer(spec: OptimizerSpec, model: nn.Module,
-                    groups: list[ParamGroup] | None = None) -> torch.optim.Optimizer:
-    """The named optimizer over trainable parameters; ``groups`` give per-group lr scales."""
+def build_optimizer(spec: OptimizerSpec, model: nn.Module, groups: list[ParamGroup] | None = None,
+                    fused: bool | None = None) -> torch.optim.Optimizer:
+    """The named optimizer over trainable parameters; ``groups`` give per-group lr scales.
+
+    Adam and AdamW step with torch's fused kernel on a CPU or CUDA (:func:`.plain_loop.fused_wanted`,
+    which the exported scripts share); ``fused`` overrides that rule (False: torch's default loop).
+    """
     if groups is None:
         groups = [ParamGroup([p for p in model.parameters() if p.requires_grad])]
     torch_groups: list[dict[str, Any]] = []
@@ -58,10 +63,9 @@ def build_optimizer(spec: OptimizerSpec, model: nn.Module,
         return torch.optim.Adagrad(torch_groups, lr=spec.lr)
     if name == "rmsprop":
         return torch.optim.RMSprop(torch_groups, lr=spec.lr, momentum=m)
-    if name == "adam":
-        return torch.optim.Adam(torch_groups, lr=spec.lr)
-    if name == "adamw":
-        return torch.optim.AdamW(torch_groups, lr=spec.lr)
+    if name in ("adam", "adamw"):
+        use_fused = fused_wanted(name, [p for g in torch_groups for p in g["params"]], fused)
+        return (torch.optim.Adam if name == "adam" else torch.optim.AdamW)(torch_groups, lr=spec.lr, fused=use_fused)
     raise ValueError(f"unknown optimizer {name!r}")
 
 

@@ -75,7 +75,8 @@ class Trainer:
     ``keep_val_outputs`` keeps the model outputs of the last validation pass in
     ``val_outputs`` so a confusion matrix needs no second pass. ``callbacks`` plug into the
     loop's named points (:class:`Callback`). ``channels_last`` (True/False) overrides the
-    memory-format rule of :func:`channels_last_wanted` (tests, benchmarks).
+    memory-format rule of :func:`channels_last_wanted` (tests, benchmarks), ``fused_optimizer``
+    the fused-step rule of :func:`.plain_loop.fused_wanted` (the pretraining recipes, benchmarks).
     """
 
     def __init__(self, config: ExperimentConfig, *, dataset: Dataset | None = None,
@@ -84,7 +85,8 @@ class Trainer:
                  param_groups: list[ParamGroup] | None = None,
                  train_indices: torch.Tensor | None = None,
                  grad_every: int | None = None, keep_val_outputs: bool = False,
-                 callbacks: Sequence[Callback] = (), channels_last: bool | None = None):
+                 callbacks: Sequence[Callback] = (), channels_last: bool | None = None,
+                 fused_optimizer: bool | None = None):
         self.config = config
         self.callbacks: list[Callback] = list(callbacks)
         if grad_every is not None and grad_every < 1:
@@ -125,7 +127,7 @@ class Trainer:
             clean = clean.to(self.device)
             self.x_train_eval, self.y_train_eval = self.x_train[clean], self.y_train[clean]
         self.param_groups = param_groups
-        self.optimizer = build_optimizer(config.optimizer, self.model, param_groups)
+        self.optimizer = build_optimizer(config.optimizer, self.model, param_groups, fused=fused_optimizer)
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         seed = config.seed
         self.shuffle_gen = torch.Generator().manual_seed(seed * 4 + 1)

@@ -204,7 +204,9 @@ def pretrain(name: str, out_dir: Path | str = PRETRAINED_DIR, epochs: int | None
         cfg = cfg.with_changes({"training.epochs": epochs})
     epoch_hashes: list[str] = []
     with fixed_threads(PRETRAIN_THREADS):
-        trainer = Trainer(cfg)
+        # the shipped weights were made with torch's default (unfused) Adam step, which this keeps,
+        # so the command still gives their bytes; learners' trainings use the fused step
+        trainer = Trainer(cfg, fused_optimizer=False)
         for ev in trainer.run():
             if isinstance(ev, EpochEnd):
                 epoch_hashes.append(sha256_bytes(save_weights_bytes(trainer.model.state_dict())))
